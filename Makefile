@@ -1,0 +1,35 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA_DIR ?= ../shared/data
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+
+.PHONY: install test serve bench lock clean
+
+install: $(STAMP)
+
+# torch is pinned through constraints.txt so that pip never swaps in a CUDA build.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip wheel setuptools
+	$(BIN)/pip install -c constraints.txt -e '.[dev,onnx,ray]'
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+serve: install
+	$(BIN)/kashif serve $(SERVE_ARGS)
+
+bench: install
+	KASHIF_DATA_DIR=$(DATA_DIR) $(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Refresh the pinned versions after a deliberate upgrade.
+lock: install
+	$(BIN)/pip freeze --exclude-editable | grep -v '^kashif' > constraints.txt
+
+clean:
+	rm -rf $(VENV) build *.egg-info

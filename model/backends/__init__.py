@@ -1,0 +1,35 @@
+"""Inference backends: run a batch of token ids through a loaded model, return logits.
+
+A backend takes numpy int64 arrays (`input_ids`, `attention_mask`, and
+`token_type_ids` when the model uses them) and returns float32 numpy logits,
+so the predictor does not care whether torch or ONNX Runtime computes them.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+BACKENDS = ("torch", "onnx")
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
+class Backend(Protocol):
+    name: str
+    precision: str
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+def make_backend(loaded, backend: str = "torch", precision: str = "fp32", device: str = "cpu") -> Backend:
+    if backend == "torch":
+        from model.backends.torch_backend import TorchBackend
+
+        return TorchBackend(loaded.model, precision=precision, device=device)
+    if backend == "onnx":
+        try:
+            from model.backends.onnx_backend import OnnxBackend
+        except ImportError as err:
+            raise ValueError(f"the onnx backend needs the 'onnx' extra (pip install 'kashif[onnx]'): {err}") from None
+        return OnnxBackend(loaded, precision=precision, device=device)
+    raise ValueError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")

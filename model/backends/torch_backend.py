@@ -1,0 +1,44 @@
+"""PyTorch backend: fp32, bf16 autocast, or dynamic int8 quantisation of Linear layers."""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+
+from model.backends import PRECISIONS
+
+
+def cpu_supports_bf16() -> bool:
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, model: torch.nn.Module, precision: str = "fp32", device: str = "cpu") -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError("device 'cuda' asked for, but torch sees no CUDA device")
+        if precision == "int8":
+            if device != "cpu":
+                raise ValueError("int8 (dynamic quantisation) runs on the CPU only")
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        self.model = model.to(device).eval()
+        self.precision = precision
+        self.device = torch.device(device)
+
+    def _autocast(self):
+        if self.precision != "bf16":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        tensors = {k: torch.from_numpy(v).to(self.device) for k, v in inputs.items()}
+        with torch.inference_mode(), self._autocast():
+            logits = self.model(**tensors).logits
+        return logits.float().cpu().numpy()

@@ -1,0 +1,84 @@
+"""`kashif entities` and `kashif stance`, and the model options every command shares."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from model.backends import BACKENDS, PRECISIONS
+from model.decoding import SUBWORD_STRATEGIES
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Model choice and inference settings, the same flags for every command."""
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", default=os.environ.get("KASHIF_MODEL"), help="bundle directory holding ner/ and/or stance/ (default: the bundled model)")
+    group.add_argument("--ner-model", default=os.environ.get("KASHIF_NER_MODEL"), help="NER model: a directory or a hub id")
+    group.add_argument("--stance-model", default=os.environ.get("KASHIF_STANCE_MODEL"), help="stance model: a directory or a hub id")
+    group.add_argument("--device", default=os.environ.get("KASHIF_DEVICE", "cpu"), help="cpu, cuda or cuda:N")
+    group.add_argument("--backend", default=os.environ.get("KASHIF_BACKEND", "torch"), choices=BACKENDS)
+    group.add_argument("--precision", default=os.environ.get("KASHIF_PRECISION", "fp32"), choices=PRECISIONS)
+    group.add_argument("--batch-size", type=int, default=int(os.environ.get("KASHIF_BATCH_SIZE", 32)), help="sentences (or pairs) per batch")
+    group.add_argument("--max-batch-tokens", type=int, default=int(os.environ.get("KASHIF_MAX_BATCH_TOKENS", 8192)), help="padded tokens per batch")
+    group.add_argument("--threads", type=int, default=int(os.environ["KASHIF_THREADS"]) if os.environ.get("KASHIF_THREADS") else None, help="torch threads")
+    group.add_argument("--subword-strategy", default="first", choices=SUBWORD_STRATEGIES, help="how a word's label comes from its pieces")
+
+
+def predictor_config_from_args(args: argparse.Namespace):
+    from model.predictor import PredictorConfig
+
+    return PredictorConfig(
+        batch_size=args.batch_size,
+        max_batch_tokens=args.max_batch_tokens,
+        threads=args.threads,
+        device=args.device,
+        backend=args.backend,
+        precision=args.precision,
+        subword_strategy=args.subword_strategy,
+    )
+
+
+def predictor_from_args(args: argparse.Namespace, tasks: tuple[str, ...] = ("ner", "stance")):
+    """Build the shared Predictor from parsed `add_model_arguments` flags."""
+    from model.predictor import Predictor
+
+    return Predictor.from_refs(args.model, args.ner_model, args.stance_model, predictor_config_from_args(args), tasks=tasks)
+
+
+def fail(message: str, code: int = 2) -> int:
+    print(f"kashif: error: {message}", file=sys.stderr)
+    return code
+
+
+def _read_text(arg: str | None) -> str:
+    if arg is not None and arg != "-":
+        return arg
+    if sys.stdin.isatty():
+        raise ValueError("give the text as an argument or on standard input")
+    return sys.stdin.read()
+
+
+def run(command: str, argv: list[str]) -> int:
+    from model.loading import ModelLoadError
+
+    parser = argparse.ArgumentParser(prog=f"kashif {command}")
+    parser.add_argument("text", nargs="?", help="the text (default: standard input)")
+    if command == "stance":
+        parser.add_argument("--target", action="append", required=True, help="the claim or target (repeatable)")
+    add_model_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        text = _read_text(args.text)
+        if command == "entities":
+            predictor = predictor_from_args(args, tasks=("ner",))
+            out = {"entities": [e.to_dict() for e in predictor.entities([text])[0]]}
+        else:
+            predictor = predictor_from_args(args, tasks=("stance",))
+            results = predictor.stance([(text, target) for target in args.target])
+            out = {"stance": [{"target": t, **r.to_dict()} for t, r in zip(args.target, results)]}
+    except (ModelLoadError, ValueError, UnicodeDecodeError) as err:
+        return fail(str(err))
+    json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+    return 0

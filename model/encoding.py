@@ -1,0 +1,47 @@
+"""How inputs become model tensors; shared by training and inference so both agree."""
+from __future__ import annotations
+
+from typing import Sequence
+
+
+def encode_stance_pairs(
+    tokenizer,
+    texts: Sequence[str],
+    targets: Sequence[str | None] | None,
+    max_length: int,
+    padding: bool | str = False,
+    return_tensors: str | None = None,
+):
+    """Encode (target, text) pairs: the target first and never cut, the text
+    second and truncated when the pair does not fit `max_length`.
+
+    Items without a target (None or "") are encoded as a single segment.
+    Returns the tokenizer's BatchEncoding plus `truncated` (list[bool]).
+    """
+    texts = list(texts)
+    targets = list(targets) if targets is not None else [None] * len(texts)
+    if len(targets) != len(texts):
+        raise ValueError("texts and targets differ in length")
+    encodings = []
+    truncated = []
+    for text, target in zip(texts, targets):
+        segments = (target, text) if target else (text,)
+        enc = tokenizer(*segments, truncation=False)
+        cut = len(enc["input_ids"]) > max_length
+        if cut:
+            # Cut the text, keep the target; a target that alone fills the window is cut too.
+            target_len = len(tokenizer(target, add_special_tokens=False)["input_ids"]) if target else 0
+            strategy = "only_second" if target and target_len + 3 < max_length else True
+            enc = tokenizer(*segments, truncation=strategy, max_length=max_length)
+        truncated.append(cut)
+        encodings.append(enc)
+    keys = encodings[0].keys() if encodings else ["input_ids", "attention_mask"]
+    batch = {k: [e[k] for e in encodings] for k in keys}
+    if padding or return_tensors:
+        batch = tokenizer.pad(batch, padding=padding or True, return_tensors=return_tensors)
+    else:
+        from transformers import BatchEncoding
+
+        batch = BatchEncoding(batch)
+    batch["truncated"] = truncated
+    return batch

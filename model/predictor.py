@@ -1,0 +1,290 @@
+"""The one predictor behind the CLI, the server, the batch scorer and the evaluator.
+
+Entities: documents → sentences → words (character spans of the original
+text) → word pieces → windows of at most the model's length, overlapping when
+a sentence is too long → length-bucketed, dynamically padded batches → word
+labels → BIO-repaired entity spans with offsets into the original document.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from model.backends import Backend, make_backend
+from model.decoding import bio_spans, pool_word_probs, softmax
+from model.encoding import encode_stance_pairs
+from model.loading import LoadedModel, load_model, resolve_model_refs
+from model.text import Span, normalize_word, split_sentences, split_words
+from model.types import Entity, StanceResult
+
+
+@dataclass
+class PredictorConfig:
+    batch_size: int = 32  # units (sentence windows or stance pairs) per batch
+    max_batch_tokens: int = 8192  # padded tokens per batch
+    threads: int | None = None  # torch intra-op threads; None keeps torch's default
+    device: str = "cpu"
+    backend: str = "torch"
+    precision: str = "fp32"
+    subword_strategy: str = "first"
+    max_length: int | None = None  # cap below the model's own window, e.g. to test windowing
+    window_overlap: int = 64  # pieces shared by consecutive windows of a long sentence
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.max_batch_tokens < 1:
+            raise ValueError("batch_size and max_batch_tokens must be positive")
+
+
+@dataclass
+class _Window:
+    """One model input: a run of words of one sentence."""
+
+    doc: int
+    sentence: int
+    first_word: int  # index into the sentence's words
+    piece_ids: list[int]
+    word_piece_ranges: list[tuple[int, int]]  # per word of the window, [start, end) in piece_ids (+1 for [CLS])
+    owned: list[int] = field(default_factory=list)  # sentence word indices whose labels come from this window
+
+
+def batches_by_length(lengths: Sequence[int], batch_size: int, max_batch_tokens: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length, bounded by count and padded tokens."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        longest = lengths[i]  # sorted ascending: the newcomer is the longest
+        if current and (len(current) >= batch_size or (len(current) + 1) * longest > max_batch_tokens):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+class Predictor:
+    def __init__(self, ner: LoadedModel | None = None, stance: LoadedModel | None = None, config: PredictorConfig | None = None) -> None:
+        if ner is None and stance is None:
+            raise ValueError("a predictor needs at least one model")
+        self.config = config or PredictorConfig()
+        if self.config.threads:
+            import torch
+
+            torch.set_num_threads(self.config.threads)
+        self.ner = ner
+        self.stance_model = stance
+        self._backends: dict[str, Backend] = {}
+        for task, loaded in (("ner", ner), ("stance", stance)):
+            if loaded is not None:
+                self._backends[task] = make_backend(loaded, self.config.backend, self.config.precision, self.config.device)
+
+    @classmethod
+    def from_refs(
+        cls,
+        model: str | None = None,
+        ner_model: str | None = None,
+        stance_model: str | None = None,
+        config: PredictorConfig | None = None,
+        tasks: Iterable[str] = ("ner", "stance"),
+    ) -> "Predictor":
+        config = config or PredictorConfig()
+        refs = resolve_model_refs(model, ner_model, stance_model)
+        loaded = {task: load_model(ref, task=task, device=config.device) for task, ref in refs.items() if task in tasks}
+        if not loaded:
+            raise ValueError(f"none of the named models serves the tasks {', '.join(tasks)}")
+        return cls(ner=loaded.get("ner"), stance=loaded.get("stance"), config=config)
+
+    # ---- information -------------------------------------------------
+    @property
+    def ner_labels(self) -> list[str]:
+        return self.ner.labels if self.ner else []
+
+    @property
+    def stance_labels(self) -> list[str]:
+        return self.stance_model.labels if self.stance_model else []
+
+    def info(self) -> dict[str, dict]:
+        out = {}
+        for task, loaded in (("ner", self.ner), ("stance", self.stance_model)):
+            if loaded is not None:
+                out[task] = {
+                    "source": loaded.source,
+                    "task": task,
+                    "labels": loaded.labels,
+                    "max_length": self._max_length(loaded),
+                    "backend": self.config.backend,
+                    "precision": self.config.precision,
+                    "device": self.config.device,
+                    "normalization": loaded.metadata.normalization.to_dict(),
+                    "metrics": loaded.metadata.metrics,
+                }
+        return out
+
+    def _max_length(self, loaded: LoadedModel) -> int:
+        limit = loaded.metadata.max_length
+        return min(limit, self.config.max_length) if self.config.max_length else limit
+
+    # ---- entities ----------------------------------------------------
+    def entities(self, texts: Sequence[str]) -> list[list[Entity]]:
+        """Entities of each document, in input order."""
+        if self.ner is None:
+            raise ValueError("no NER model is loaded")
+        texts = list(texts)
+        sentences: list[tuple[int, list[Span]]] = []  # (doc, word spans)
+        for d, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"document {d} is {type(text).__name__}, not str")
+            for s_start, s_end in split_sentences(text):
+                sentences.append((d, split_words(text, s_start, s_end)))
+        word_probs = self._sentence_word_probs(texts, sentences)
+        results: list[list[Entity]] = [[] for _ in texts]
+        labels = self.ner.labels
+        for (d, words), probs in zip(sentences, word_probs):
+            tags = [labels[i] for i in probs.argmax(axis=1)]
+            scores = probs.max(axis=1).tolist()
+            text = texts[d]
+            for span in bio_spans(tags, scores):
+                start, end = words[span.first][0], words[span.last][1]
+                results[d].append(Entity(text=text[start:end], label=span.label, start=start, end=end, score=round(span.score, 4)))
+        return results
+
+    def _sentence_word_probs(self, texts: list[str], sentences: list[tuple[int, list[Span]]]) -> list[np.ndarray]:
+        loaded = self.ner
+        tokenizer = loaded.tokenizer
+        normalization = loaded.metadata.normalization
+        n_labels = len(loaded.labels)
+        word_lists = [[normalize_word(texts[d][s:e], normalization) or "[UNK]" for s, e in words] for d, words in sentences]
+        encoded = tokenizer(word_lists, is_split_into_words=True, add_special_tokens=False) if word_lists else None
+        max_pieces = self._max_length(loaded) - 2
+        overlap = min(self.config.window_overlap, max_pieces // 2)
+
+        windows: list[_Window] = []
+        for k, (d, words) in enumerate(sentences):
+            ids = encoded["input_ids"][k]
+            word_ids = encoded.word_ids(k)
+            pieces: list[list[int]] = [[] for _ in words]
+            for piece, w in zip(ids, word_ids):
+                if w is not None:
+                    pieces[w].append(piece)
+            windows.extend(self._windows(d, k, pieces, max_pieces, overlap))
+
+        probs = [np.zeros((len(words), n_labels), dtype=np.float32) for _, words in sentences]
+        self._run_batches(
+            "ner",
+            [[tokenizer.cls_token_id, *w.piece_ids, tokenizer.sep_token_id] for w in windows],
+            tokenizer.pad_token_id,
+            lambda i, logits: self._scatter_window(windows[i], softmax(logits), probs),
+        )
+        return probs
+
+    @staticmethod
+    def _windows(doc: int, sentence: int, pieces: list[list[int]], max_pieces: int, overlap: int) -> list[_Window]:
+        """Split one sentence's words into windows of at most `max_pieces` pieces.
+        Each word takes its labels from the window where it has most context."""
+        n = len(pieces)
+        counts = [min(len(p), max_pieces) for p in pieces]
+        bounds: list[tuple[int, int]] = []
+        a = 0
+        while a < n:
+            b, used = a, 0
+            while b < n and used + counts[b] <= max_pieces:
+                used += counts[b]
+                b += 1
+            b = max(b, a + 1)
+            bounds.append((a, b))
+            if b >= n:
+                break
+            back, shared = b, 0
+            while back - 1 > a and shared + counts[back - 1] <= overlap:
+                back -= 1
+                shared += counts[back]
+            a = back
+        windows = []
+        for a, b in bounds:
+            ids: list[int] = []
+            ranges = []
+            for w in range(a, b):
+                start = len(ids) + 1
+                ids.extend(pieces[w][:max_pieces])
+                ranges.append((start, len(ids) + 1))
+            windows.append(_Window(doc, sentence, a, ids, ranges))
+        for w in range(n):
+            best, best_context = 0, -1.0
+            for i, (a, b) in enumerate(bounds):
+                if a <= w < b:
+                    left = math.inf if a == 0 else w - a
+                    right = math.inf if b == n else b - 1 - w
+                    if min(left, right) > best_context:
+                        best, best_context = i, min(left, right)
+            windows[best].owned.append(w)
+        return windows
+
+    def _scatter_window(self, window: _Window, piece_probs: np.ndarray, probs: list[np.ndarray]) -> None:
+        strategy = self.config.subword_strategy
+        out = probs[window.sentence]
+        o_index = self.ner.labels.index("O") if "O" in self.ner.labels else 0
+        for w in window.owned:
+            start, end = window.word_piece_ranges[w - window.first_word]
+            if end > start:
+                out[w] = pool_word_probs(piece_probs[start:end], strategy)
+            else:  # a word the tokenizer turned into no piece at all
+                out[w, o_index] = 1.0
+
+    def _run_batches(self, task: str, sequences: list[list[int]], pad_id: int, consume, type_ids: list[list[int]] | None = None) -> None:
+        """Run sequences through a task's backend in length-bucketed batches;
+        `consume(i, logits_i)` receives each sequence's unpadded logits."""
+        backend = self._backends[task]
+        uses_type_ids = "token_type_ids" in self._loaded(task).tokenizer.model_input_names
+        lengths = [len(s) for s in sequences]
+        for batch in batches_by_length(lengths, self.config.batch_size, self.config.max_batch_tokens):
+            width = max(lengths[i] for i in batch)
+            input_ids = np.full((len(batch), width), pad_id, dtype=np.int64)
+            attention = np.zeros((len(batch), width), dtype=np.int64)
+            token_types = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                input_ids[row, : lengths[i]] = sequences[i]
+                attention[row, : lengths[i]] = 1
+                if type_ids is not None:
+                    token_types[row, : lengths[i]] = type_ids[i]
+            inputs = {"input_ids": input_ids, "attention_mask": attention}
+            if uses_type_ids:
+                inputs["token_type_ids"] = token_types
+            logits = backend(inputs)
+            for row, i in enumerate(batch):
+                consume(i, logits[row, : lengths[i]] if logits.ndim == 3 else logits[row])
+
+    def _loaded(self, task: str) -> LoadedModel:
+        return self.ner if task == "ner" else self.stance_model
+
+    # ---- stance ------------------------------------------------------
+    def stance(self, items: Sequence[tuple[str, str | None]]) -> list[StanceResult]:
+        """Stance of each (text, target) pair, in input order. Texts longer than
+        the model's window are cut at the end (the target is kept whole) and
+        flagged `truncated`."""
+        if self.stance_model is None:
+            raise ValueError("no stance model is loaded")
+        items = list(items)
+        if not items:
+            return []
+        loaded = self.stance_model
+        texts = [text for text, _ in items]
+        targets = [target for _, target in items]
+        encoded = encode_stance_pairs(loaded.tokenizer, texts, targets, self._max_length(loaded))
+        labels = loaded.labels
+        results: list[StanceResult | None] = [None] * len(items)
+
+        def consume(i: int, logits: np.ndarray) -> None:
+            p = softmax(logits)
+            results[i] = StanceResult(
+                label=labels[int(p.argmax())],
+                scores={label: round(float(v), 4) for label, v in zip(labels, p)},
+                truncated=encoded["truncated"][i],
+            )
+
+        type_ids = encoded.get("token_type_ids")
+        self._run_batches("stance", encoded["input_ids"], loaded.tokenizer.pad_token_id, consume, type_ids=type_ids)
+        return results  # type: ignore[return-value]

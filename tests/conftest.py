@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import os
+
+for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE"):
+    os.environ[_var] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+from tests.arabic_corpus import all_sentences  # noqa: E402
+from tests.tiny_models import build_tokenizer, save_tiny_model  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def arabic_sentences() -> list[str]:
+    return all_sentences()
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(arabic_sentences):
+    return build_tokenizer(arabic_sentences)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_dir(tmp_path_factory, tiny_tokenizer):
+    root = tmp_path_factory.mktemp("bundle")
+    save_tiny_model(root / "ner", "ner", tiny_tokenizer, seed=1)
+    save_tiny_model(root / "stance", "stance", tiny_tokenizer, seed=2)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_ner_dir(tiny_bundle_dir):
+    return tiny_bundle_dir / "ner"
+
+
+@pytest.fixture(scope="session")
+def tiny_stance_dir(tiny_bundle_dir):
+    return tiny_bundle_dir / "stance"
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory, tiny_tokenizer):
+    return save_tiny_model(tmp_path_factory.mktemp("encoder"), "mlm", tiny_tokenizer, seed=3)
