@@ -122,8 +122,8 @@ def load_model(ref: str | os.PathLike, task: str | None = None, device: str = "c
     try:
         tokenizer = AutoTokenizer.from_pretrained(ref)
         model = auto.from_pretrained(ref)
-    except (OSError, ValueError, RuntimeError, KeyError) as err:
-        raise ModelLoadError(f"{ref}: cannot load the model: {_first_line(err)}") from None
+    except Exception as err:  # safetensors, tokenizers and torch each raise their own types
+        raise ModelLoadError(f"{ref}: cannot load the model: {type(err).__name__}: {_first_line(err)}") from None
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{ref}: a fast tokenizer (tokenizer.json) is needed for character offsets")
     model.eval()
