@@ -80,7 +80,7 @@ class Predictor:
         self._backends: dict[str, Backend] = {}
         for task, loaded in (("ner", ner), ("stance", stance)):
             if loaded is not None:
-                self._backends[task] = make_backend(loaded, self.config.backend, self.config.precision, self.config.device)
+                self._backends[task] = make_backend(loaded, self.config.backend, self.config.precision, self.config.device, self.config.threads)
 
     @classmethod
     def from_refs(

@@ -21,7 +21,7 @@ class Backend(Protocol):
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray: ...
 
 
-def make_backend(loaded, backend: str = "torch", precision: str = "fp32", device: str = "cpu") -> Backend:
+def make_backend(loaded, backend: str = "torch", precision: str = "fp32", device: str = "cpu", threads: int | None = None) -> Backend:
     if backend == "torch":
         from model.backends.torch_backend import TorchBackend
 
@@ -31,5 +31,5 @@ def make_backend(loaded, backend: str = "torch", precision: str = "fp32", device
             from model.backends.onnx_backend import OnnxBackend
         except ImportError as err:
             raise ValueError(f"the onnx backend needs the 'onnx' extra (pip install 'kashif[onnx]'): {err}") from None
-        return OnnxBackend(loaded, precision=precision, device=device)
+        return OnnxBackend(loaded, precision=precision, device=device, threads=threads)
     raise ValueError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")

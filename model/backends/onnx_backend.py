@@ -1,0 +1,93 @@
+"""ONNX Runtime backend: the model exported once, graph-fused, optionally int8-quantised.
+
+Exports are cached next to the model (`onnx/` in its directory) or, when that is
+not writable, under `$KASHIF_CACHE_DIR` (default ~/.cache/kashif/onnx).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ONNX_PRECISIONS = ("fp32", "int8")
+
+
+def _cache_dir(source: str) -> Path:
+    local = Path(source)
+    if local.is_dir() and os.access(local, os.W_OK):
+        return local / "onnx"
+    digest = hashlib.sha256(str(local.resolve() if local.exists() else source).encode()).hexdigest()[:16]
+    return Path(os.environ.get("KASHIF_CACHE_DIR", Path.home() / ".cache" / "kashif")) / "onnx" / digest
+
+
+def _atomic_target(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
+    os.close(fd)
+    return Path(tmp)
+
+
+def export_onnx(loaded, precision: str = "fp32") -> Path:
+    """Path of the optimised (and, for int8, quantised) ONNX graph, exporting it if needed."""
+    import onnx
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+
+    directory = _cache_dir(loaded.source)
+    fused = directory / "model.fused.onnx"
+    target = fused if precision == "fp32" else directory / "model.fused.int8.onnx"
+    if target.is_file():
+        return target
+    if not fused.is_file():
+        auto = AutoModelForTokenClassification if loaded.task == "ner" else AutoModelForSequenceClassification
+        # Eager attention exports as plain ops that ORT's optimiser fuses; SDPA does not fuse.
+        model = auto.from_pretrained(loaded.source, attn_implementation="eager").eval()
+        names = ["input_ids", "attention_mask"] + (["token_type_ids"] if "token_type_ids" in loaded.tokenizer.model_input_names else [])
+        dummy = tuple(torch.ones((2, 8), dtype=torch.long) for _ in names)
+        axes = {n: {0: "batch", 1: "sequence"} for n in names}
+        axes["logits"] = {0: "batch", 1: "sequence"} if loaded.task == "ner" else {0: "batch"}
+        raw = _atomic_target(directory / "model.onnx")
+        with torch.inference_mode():
+            torch.onnx.export(model, dummy, str(raw), input_names=names, output_names=["logits"], dynamic_axes=axes, opset_version=17, dynamo=False)
+        from onnxruntime.transformers.optimizer import optimize_model
+
+        config = model.config
+        optimized = optimize_model(str(raw), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size)
+        tmp = _atomic_target(fused)
+        optimized.save_model_to_file(str(tmp))
+        os.replace(tmp, fused)
+        raw.unlink(missing_ok=True)
+    if precision == "int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        tmp = _atomic_target(target)
+        quantize_dynamic(str(fused), str(tmp), weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        os.replace(tmp, target)
+    return target
+
+
+class OnnxBackend:
+    name = "onnx"
+
+    def __init__(self, loaded, precision: str = "fp32", device: str = "cpu", threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        if precision not in ONNX_PRECISIONS:
+            raise ValueError(f"the onnx backend runs {' or '.join(ONNX_PRECISIONS)}, not {precision}")
+        path = export_onnx(loaded, precision)
+        options = ort.SessionOptions()
+        threads = threads or int(os.environ.get("KASHIF_THREADS", 0) or 0)
+        if threads:
+            options.intra_op_num_threads = threads
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") else ["CPUExecutionProvider"]
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.input_names = {i.name for i in self.session.get_inputs()}
+        self.precision = precision
+        self.path = path
+
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        feed = {k: v for k, v in inputs.items() if k in self.input_names}
+        return self.session.run(["logits"], feed)[0].astype(np.float32, copy=False)
