@@ -1,0 +1,138 @@
+"""`kashif evaluate`: score a model on a labeled file through the shared Predictor.
+
+The model sees raw sentence text, exactly as the server does: for a NER
+corpus each sentence is its gold tokens joined by single spaces, entities
+come back as character spans, and those spans are mapped back onto the gold
+tokens as BIO tags before seqeval scores them.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+from training.data import DataError, StanceColumns, data_fingerprint, load_ner, load_stance
+from training.metrics import format_ner_table, format_stance_table, ner_metrics, stance_metrics
+from training.tagmaps import parse_tag_map
+
+CHUNK = 256  # sentences per Predictor call, for the progress bar
+
+
+def join_tokens(tokens: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
+    """The sentence text (tokens joined by single spaces) and each token's span."""
+    spans, pos = [], 0
+    for token in tokens:
+        spans.append((pos, pos + len(token)))
+        pos += len(token) + 1
+    return " ".join(tokens), spans
+
+
+def entities_to_tags(spans: Sequence[tuple[int, int]], entities) -> list[str]:
+    """BIO tags over tokens from character-span entities: a token takes the
+    first entity it overlaps; the entity's first token gets B-."""
+    tags = ["O"] * len(spans)
+    for entity in sorted(entities, key=lambda e: (e.start, e.end)):
+        covered = [i for i, (s, e) in enumerate(spans) if s < entity.end and e > entity.start and tags[i] == "O"]
+        for n, i in enumerate(covered):
+            tags[i] = ("B-" if n == 0 else "I-") + entity.label
+    return tags
+
+
+def _chunks(n: int, size: int, desc: str):
+    from tqdm.auto import tqdm
+
+    starts = range(0, n, size)
+    return tqdm(starts, desc=desc, unit_scale=size, disable=n <= size, leave=False)
+
+
+def evaluate_ner(predictor, dataset) -> dict:
+    gold, pred = [], []
+    tokens_all = dataset["tokens"]
+    tags_all = dataset["tags"]
+    for start in _chunks(len(tokens_all), CHUNK, "sentences"):
+        batch = tokens_all[start : start + CHUNK]
+        joined = [join_tokens(tokens) for tokens in batch]
+        found = predictor.entities([text for text, _ in joined])
+        for (_, spans), entities in zip(joined, found):
+            pred.append(entities_to_tags(spans, entities))
+        gold.extend(tags_all[start : start + CHUNK])
+    return ner_metrics(gold, pred)
+
+
+def evaluate_stance(predictor, dataset) -> dict:
+    texts, targets, gold = dataset["text"], dataset["target"], dataset["label"]
+    pred: list[str] = []
+    for start in _chunks(len(texts), CHUNK, "pairs"):
+        results = predictor.stance(list(zip(texts[start : start + CHUNK], targets[start : start + CHUNK])))
+        pred.extend(r.label for r in results)
+    return stance_metrics(gold, pred, predictor.stance_labels)
+
+
+def guess_task(path: str) -> str | None:
+    """ner or stance from the shape of a data file, when the model alone can't tell."""
+    p = Path(path)
+    if p.is_dir():
+        return "stance" if any(p.glob("*.json")) or (p / "dataset").is_dir() else None
+    suffix = p.suffix.lower()
+    if suffix in (".txt", ".conll", ".iob", ".bio", ".conllu"):
+        return "ner"
+    try:
+        with p.open(encoding="utf-8-sig") as f:
+            first = f.readline()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        try:
+            obj = json.loads(first)
+        except json.JSONDecodeError:
+            return None
+        return "ner" if isinstance(obj, dict) and ("tokens" in obj or "entities" in obj) else "stance"
+    if suffix in (".csv", ".tsv"):
+        header = first.lower()
+        return "ner" if ("word" in header or "token" in header) and "sentence" in header else "stance"
+    return None
+
+
+def evaluate(
+    predictor,
+    data: str,
+    task: str,
+    *,
+    tag_map: str | None = None,
+    columns: StanceColumns | None = None,
+    split: str | None = None,
+    fmt: str = "auto",
+) -> dict:
+    """Load `data`, check its labels against the model's, run the Predictor, return the report."""
+    if task == "ner":
+        labels = predictor.ner_labels
+        dataset = load_ner(data, tag_map=parse_tag_map(tag_map), labels=labels, split=split or "test", fmt=fmt)
+        metrics = evaluate_ner(predictor, dataset)
+    else:
+        labels = predictor.stance_labels
+        dataset = load_stance(data, columns=columns, labels=labels, split=split or "test", fmt=fmt)
+        metrics = evaluate_stance(predictor, dataset)
+    info = predictor.info().get(task, {})
+    return {
+        "task": task,
+        "model": info.get("source"),
+        "data": data_fingerprint(data),
+        "examples": len(dataset),
+        "metrics": metrics,
+        "predictor": info,
+    }
+
+
+def format_report(report: dict) -> str:
+    m = report["metrics"]
+    head = f"{report['task']} · model {report['model']} · data {report['data']['path']} · {report['examples']} examples"
+    if report["task"] == "ner":
+        body = format_ner_table(m)
+        summary = f"micro F1 {m['f1']:.4f} · macro F1 {m['macro_f1']:.4f} · token accuracy {m['accuracy']:.4f}"
+    else:
+        body = format_stance_table(m)
+        summary = f"accuracy {m['accuracy']:.4f} · macro F1 {m['macro_f1']:.4f}"
+    return "\n".join([head, "", body, "", summary])
+
+
+__all__ = ["DataError", "evaluate", "evaluate_ner", "evaluate_stance", "entities_to_tags", "format_report", "guess_task", "join_tokens"]

@@ -1,0 +1,534 @@
+"""`kashif train ner|stance`: fine-tune an encoder with the Hugging Face Trainer.
+
+Inputs are encoded exactly as `model.predictor.Predictor` encodes them at
+inference time (words normalised with the model's `Normalization`, pieces
+wrapped in [CLS] … [SEP]; stance pairs through `encode_stance_pairs`), so a
+trained directory behaves the same in the server as on the dev set here.
+Runs unchanged under `torchrun`/`accelerate launch` (DDP): the Trainer splits
+batches across processes, and only the main process writes files.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.config import ConfigError, TrainConfig, normalization_from_spec
+from training.data import (
+    DataError,
+    StanceColumns,
+    data_fingerprint,
+    load_ner,
+    load_stance,
+    ner_labels,
+    split_dev,
+    stance_labels,
+)
+from training.metrics import ner_metrics, stance_metrics
+from training.tagmaps import parse_tag_map
+
+CHECKPOINT_DIR = "checkpoints"
+IGNORE = -100
+log = logging.getLogger("kashif.train")
+
+
+class TrainError(RuntimeError):
+    """A training run that cannot start or finish; the message is one line."""
+
+
+@dataclass
+class PreparedData:
+    train: Any
+    dev: Any | None
+    test: Any | None
+    labels: list[str]
+    fingerprints: dict[str, dict]
+
+
+# ------------------------------------------------------------------ data
+
+
+def prepare_data(config: TrainConfig) -> PreparedData:
+    """Load train/dev/test, fix the label set (from train unless given) and
+    check dev/test against it."""
+    fingerprints = {"train": data_fingerprint(config.train)}
+    if config.task == "ner":
+        tag_map = parse_tag_map(config.tag_map)
+
+        def load(path: str, split: str, labels):
+            return load_ner(path, tag_map=tag_map, labels=labels, split=split, fmt=config.format)
+
+        train = load(config.train, "train", config.labels)
+        labels = list(config.labels) if config.labels else ner_labels(train)
+    else:
+        columns = StanceColumns(config.text_column, config.target_column, config.label_column)
+
+        def load(path: str, split: str, labels):
+            return load_stance(path, columns=columns, labels=labels, split=split, fmt=config.format)
+
+        train = load(config.train, "train", config.labels)
+        labels = list(config.labels) if config.labels else stance_labels(train)
+    if len(labels) < 2:
+        raise DataError(f"{config.train}: only one label ({labels[0]}) in the training data")
+    dev = test = None
+    if config.dev:
+        dev = load(config.dev, "validation", labels)
+        fingerprints["dev"] = data_fingerprint(config.dev)
+    elif config.dev_split:
+        train, dev = split_dev(train, config.dev_split, config.seed, "label" if config.task == "stance" else None)
+    if config.test:
+        test = load(config.test, "test", labels)
+        fingerprints["test"] = data_fingerprint(config.test)
+    return PreparedData(train, dev, test, labels, fingerprints)
+
+
+def encode_ner(dataset, tokenizer, label2id: dict[str, int], normalization, max_length: int):
+    """Words → [CLS] pieces [SEP], the first piece of each word labelled, the
+    others -100. Sentences longer than the window are cut into consecutive
+    chunks at word boundaries (column `sentence` says which sentence a chunk is from)."""
+    from model.text import normalize_word
+
+    unk = tokenizer.unk_token or "[UNK]"
+    budget = max_length - 2
+
+    def encode(batch, indices):
+        words = [[normalize_word(w, normalization) or unk for w in tokens] for tokens in batch["tokens"]]
+        enc = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
+        out = {"input_ids": [], "labels": [], "sentence": []}
+        for k, (tags, index) in enumerate(zip(batch["tags"], indices)):
+            pieces: list[list[int]] = [[] for _ in tags]
+            for piece, w in zip(enc["input_ids"][k], enc.word_ids(k)):
+                if w is not None:
+                    pieces[w].append(piece)
+            chunk_ids: list[int] = []
+            chunk_labels: list[int] = []
+            for w, (word_pieces, tag) in enumerate(zip(pieces, tags)):
+                word_pieces = (word_pieces or [tokenizer.unk_token_id])[:budget]
+                if chunk_ids and len(chunk_ids) + len(word_pieces) > budget:
+                    _emit(out, tokenizer, chunk_ids, chunk_labels, index)
+                    chunk_ids, chunk_labels = [], []
+                chunk_ids += word_pieces
+                chunk_labels += [label2id[tag]] + [IGNORE] * (len(word_pieces) - 1)
+            if chunk_ids:
+                _emit(out, tokenizer, chunk_ids, chunk_labels, index)
+        out["attention_mask"] = [[1] * len(ids) for ids in out["input_ids"]]
+        return out
+
+    return dataset.map(encode, batched=True, with_indices=True, remove_columns=dataset.column_names)
+
+
+def _emit(out: dict, tokenizer, ids: list[int], labels: list[int], index: int) -> None:
+    out["input_ids"].append([tokenizer.cls_token_id, *ids, tokenizer.sep_token_id])
+    out["labels"].append([IGNORE, *labels, IGNORE])
+    out["sentence"].append(index)
+
+
+def encode_stance(dataset, tokenizer, label2id: dict[str, int], max_length: int):
+    """(target, text) pairs through `model.encoding.encode_stance_pairs`, as at inference."""
+    from model.encoding import encode_stance_pairs
+
+    def encode(batch):
+        enc = encode_stance_pairs(tokenizer, batch["text"], batch["target"], max_length)
+        out = {k: enc[k] for k in enc.keys() if k != "truncated"}
+        out["labels"] = [label2id[label] for label in batch["label"]]
+        return out
+
+    return dataset.map(encode, batched=True, remove_columns=dataset.column_names)
+
+
+# ------------------------------------------------------------------ model
+
+
+def load_base(config: TrainConfig, labels: list[str]):
+    """Tokenizer and a fresh task head on the base encoder (a directory or hub id)."""
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from model.loading import hub_offline
+
+    base = config.base_model
+    path = Path(base).expanduser()
+    local = path.exists()
+    if not local and (base.startswith((".", "/", "~")) or base.count("/") > 1):
+        raise TrainError(f"{base}: no such base model directory")
+    if not local and hub_offline():
+        raise TrainError(
+            f"{base}: not a local directory, and the Hugging Face hub is offline (HF_HUB_OFFLINE=1); "
+            "download the model where the hub is reachable and pass its directory"
+        )
+    if local and not (path / "config.json").is_file():
+        raise TrainError(f"{base}: not a model directory (no config.json)")
+    auto = AutoModelForTokenClassification if config.task == "ner" else AutoModelForSequenceClassification
+    id2label = dict(enumerate(labels))
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "newly initialized weights" is expected here: a new head
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path) if local else base)
+        model = auto.from_pretrained(
+            str(path) if local else base,
+            num_labels=len(labels),
+            id2label=id2label,
+            label2id={label: i for i, label in id2label.items()},
+            ignore_mismatched_sizes=True,
+        )
+    except (OSError, ValueError, KeyError) as err:
+        lines = str(err).strip().splitlines()
+        raise TrainError(f"{base}: cannot load the base model: {lines[0] if lines else type(err).__name__}") from None
+    finally:
+        hf_logging.set_verbosity(level)
+    if not getattr(tokenizer, "is_fast", False):
+        raise TrainError(f"{base}: a fast tokenizer (tokenizer.json) is needed")
+    return tokenizer, model
+
+
+def bf16_available(device_type: str) -> bool:
+    import torch
+
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def _ner_compute_metrics(labels: list[str], sentence_of_row: list[int]):
+    def compute(eval_pred) -> dict:
+        preds, gold = eval_pred.predictions, eval_pred.label_ids
+        y_true: dict[int, list[str]] = {}
+        y_pred: dict[int, list[str]] = {}
+        for row, (p_row, g_row) in enumerate(zip(preds, gold)):
+            mask = g_row != IGNORE
+            sent = sentence_of_row[row] if row < len(sentence_of_row) else row
+            y_true.setdefault(sent, []).extend(labels[i] for i in g_row[mask])
+            y_pred.setdefault(sent, []).extend(labels[i] for i in p_row[mask])
+        order = sorted(y_true)
+        m = ner_metrics([y_true[s] for s in order], [y_pred[s] for s in order])
+        compute.last = m  # type: ignore[attr-defined]
+        flat = {k: v for k, v in m.items() if isinstance(v, (int, float))}
+        for kind, row in m["per_type"].items():
+            flat[f"f1_{kind}"] = row["f1"]
+        return flat
+
+    return compute
+
+
+def _stance_compute_metrics(labels: list[str]):
+    def compute(eval_pred) -> dict:
+        preds, gold = eval_pred.predictions, eval_pred.label_ids
+        m = stance_metrics([labels[i] for i in gold], [labels[i] for i in preds], labels)
+        compute.last = m  # type: ignore[attr-defined]
+        flat = {k: v for k, v in m.items() if isinstance(v, (int, float))}
+        for label, row in m["per_class"].items():
+            flat[f"f1_{label}"] = row["f1"]
+        return flat
+
+    return compute
+
+
+def _argmax_logits(logits, labels):
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    return logits.argmax(dim=-1)
+
+
+def _weighted_loss(weights):
+    import torch.nn.functional as F
+
+    def loss_fn(outputs, labels, num_items_in_batch=None):
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        logits = logits.reshape(-1, logits.shape[-1]).float()
+        labels = labels.reshape(-1).to(logits.device)
+        w = weights.to(logits.device)
+        losses = F.cross_entropy(logits, labels, weight=w, ignore_index=IGNORE, reduction="none")
+        if num_items_in_batch is not None:
+            return losses.sum() / num_items_in_batch
+        valid = labels != IGNORE
+        return losses.sum() / w[labels[valid]].sum().clamp(min=1e-8)
+
+    return loss_fn
+
+
+def class_weights(dataset, n_labels: int):
+    """Balanced weights n / (k · n_c) from the encoded training labels."""
+    import torch
+
+    counts = np.zeros(n_labels, dtype=np.float64)
+    for row in dataset["labels"]:
+        for label in row if isinstance(row, list) else [row]:
+            if label != IGNORE:
+                counts[label] += 1
+    present = counts > 0
+    weights = np.ones(n_labels)
+    weights[present] = counts[present].sum() / (present.sum() * counts[present])
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+# ------------------------------------------------------------------ run
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0)
+
+
+def last_checkpoint(output: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    directory = output / CHECKPOINT_DIR
+    return get_last_checkpoint(str(directory)) if directory.is_dir() else None
+
+
+def train(config: TrainConfig) -> dict:
+    """Run one fine-tuning job; returns {"dev": metrics, "test": metrics, "output": dir}."""
+    import torch
+    import transformers
+    from transformers import (
+        DataCollatorForTokenClassification,
+        DataCollatorWithPadding,
+        EarlyStoppingCallback,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
+
+    output = Path(config.output)
+    resume_from = _resume_target(config, output)
+    normalization = normalization_from_spec(config.normalization)
+    set_seed(config.seed)
+    data = prepare_data(config)
+    tokenizer, model = load_base(config, data.labels)
+    label2id = {label: i for i, label in enumerate(data.labels)}
+    max_length = min(config.max_length, getattr(model.config, "max_position_embeddings", config.max_length) or config.max_length)
+
+    if config.task == "ner":
+        enc = lambda ds: encode_ner(ds, tokenizer, label2id, normalization, max_length)  # noqa: E731
+        collator = DataCollatorForTokenClassification(tokenizer, label_pad_token_id=IGNORE)
+    else:
+        enc = lambda ds: encode_stance(ds, tokenizer, label2id, max_length)  # noqa: E731
+        collator = DataCollatorWithPadding(tokenizer)
+    train_set = enc(data.train)
+    dev_set = enc(data.dev) if data.dev is not None else None
+    test_set = enc(data.test) if data.test is not None else None
+
+    def metrics_fn(encoded):
+        if config.task == "ner":
+            return _ner_compute_metrics(data.labels, list(encoded["sentence"]) if encoded is not None else [])
+        return _stance_compute_metrics(data.labels)
+
+    best_metric = "f1" if config.task == "ner" else "macro_f1"
+    use_bf16 = config.bf16 == "on" or (
+        config.bf16 == "auto" and bf16_available("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    strategy = "steps" if config.eval_steps else "epoch"
+    save_strategy = "steps" if (config.save_steps or config.eval_steps) else "epoch"
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    args = TrainingArguments(
+        output_dir=str(output / CHECKPOINT_DIR),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size or config.batch_size * 2,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type="linear",
+        warmup_steps=config.warmup,  # a float < 1 is a fraction of the total steps (transformers 5)
+        weight_decay=config.weight_decay,
+        gradient_accumulation_steps=config.grad_accum,
+        max_grad_norm=config.max_grad_norm,
+        bf16=use_bf16,
+        seed=config.seed,
+        data_seed=config.seed,
+        eval_strategy=strategy if dev_set is not None else "no",
+        eval_steps=config.eval_steps,
+        save_strategy=save_strategy,
+        save_steps=config.save_steps or config.eval_steps or 500,
+        save_total_limit=config.save_total_limit,
+        load_best_model_at_end=bool(config.early_stopping) and dev_set is not None,
+        metric_for_best_model=best_metric if dev_set is not None else None,
+        greater_is_better=True,
+        logging_strategy="steps",
+        logging_steps=config.logging_steps,
+        logging_first_step=True,
+        train_sampling_strategy="group_by_length",
+        dataloader_num_workers=config.num_workers,
+        report_to="none",
+        ddp_backend=None if torch.cuda.is_available() or not distributed else "gloo",
+        ddp_find_unused_parameters=False if distributed else None,
+        save_only_model=False,
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+    compute = metrics_fn(dev_set)
+    callbacks = [EarlyStoppingCallback(early_stopping_patience=config.early_stopping)] if config.early_stopping and dev_set is not None else []
+    weights = class_weights(train_set, len(data.labels)) if config.class_weights else None
+    train_set_model = train_set.remove_columns([c for c in ("sentence",) if c in train_set.column_names])
+    trainer = Trainer(
+        model=model,
+        args=args,
+        data_collator=collator,
+        train_dataset=train_set_model,
+        eval_dataset=dev_set.remove_columns([c for c in ("sentence",) if c in dev_set.column_names]) if dev_set is not None else None,
+        processing_class=tokenizer,
+        compute_metrics=compute if dev_set is not None else None,
+        compute_loss_func=_weighted_loss(weights) if weights is not None else None,
+        preprocess_logits_for_metrics=_argmax_logits,
+        callbacks=callbacks,
+    )
+    try:
+        trainer.train(resume_from_checkpoint=resume_from)
+    except KeyboardInterrupt:
+        raise TrainError(f"interrupted; rerun with --resume to continue from the last checkpoint in {output / CHECKPOINT_DIR}") from None
+
+    results: dict[str, Any] = {"output": str(output)}
+    details: dict[str, dict] = {}
+    for name, encoded in (("dev", dev_set), ("test", test_set)):
+        if encoded is None:
+            continue
+        fn = metrics_fn(encoded)
+        trainer.compute_metrics = fn
+        trainer.predict(encoded.remove_columns([c for c in ("sentence",) if c in encoded.column_names]), metric_key_prefix=name)
+        details[name] = fn.last  # type: ignore[attr-defined]
+        results[name] = _headline(details[name], config.task)
+
+    if trainer.is_world_process_zero():
+        _write_outputs(trainer, tokenizer, config, data, normalization, max_length, details, use_bf16, resume_from)
+    if distributed and torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    return results
+
+
+def _headline(metrics: dict, task: str) -> dict:
+    keys = ("precision", "recall", "f1", "macro_f1", "accuracy", "support") if task == "ner" else (
+        "accuracy", "macro_f1", "macro_precision", "macro_recall", "support")
+    out = {k: round(float(metrics[k]), 4) if isinstance(metrics[k], float) else metrics[k] for k in keys}
+    if task == "ner":
+        out["per_type_f1"] = {k: round(v["f1"], 4) for k, v in metrics["per_type"].items()}
+    else:
+        out["per_class_f1"] = {k: round(v["f1"], 4) for k, v in metrics["per_class"].items()}
+    return out
+
+
+def _resume_target(config: TrainConfig, output: Path) -> str | None:
+    if isinstance(config.resume, str) and config.resume not in ("", "true", "True"):
+        if not Path(config.resume).is_dir():
+            raise TrainError(f"--resume {config.resume}: no such checkpoint directory")
+        return config.resume
+    found = last_checkpoint(output)
+    if config.resume:
+        if found is None:
+            log.warning("--resume: no checkpoint in %s; starting from the base model", output / CHECKPOINT_DIR)
+        return found
+    if found is not None:
+        if config.overwrite:
+            if _rank() == 0:
+                shutil.rmtree(output / CHECKPOINT_DIR, ignore_errors=True)
+            return None
+        raise TrainError(
+            f"{output} already has checkpoints ({Path(found).name}); pass --resume to continue or --overwrite to start again"
+        )
+    return None
+
+
+def _versions() -> dict:
+    import datasets
+    import tokenizers
+    import torch
+    import transformers
+
+    commit = None
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).resolve().parent
+        ).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "datasets": datasets.__version__,
+        "tokenizers": tokenizers.__version__,
+        "kashif_commit": commit,
+        "platform": platform.platform(),
+    }
+
+
+def _write_outputs(trainer, tokenizer, config: TrainConfig, data: PreparedData, normalization, max_length: int,
+                   details: dict[str, dict], use_bf16: bool, resumed_from: str | None) -> None:
+    from model.metadata import ModelMetadata
+    from training import cards
+
+    output = Path(config.output)
+    output.mkdir(parents=True, exist_ok=True)
+    trainer.save_model(str(output))  # safetensors weights + config with id2label
+    tokenizer.save_pretrained(str(output))
+    state = trainer.state
+    metrics = {name: _headline(m, config.task) for name, m in details.items()}
+    training_info = {
+        "base_model": config.base_model,
+        "train_examples": len(data.train),
+        "dev_examples": len(data.dev) if data.dev is not None else 0,
+        "test_examples": len(data.test) if data.test is not None else 0,
+        "global_step": state.global_step,
+        "epochs_done": round(float(state.epoch or 0), 3),
+        "best_checkpoint": state.best_model_checkpoint,
+        "data": data.fingerprints,
+    }
+    ModelMetadata(
+        task=config.task,
+        labels=data.labels,
+        normalization=normalization,
+        max_length=max_length,
+        metrics=metrics,
+        extra={"training": training_info},
+    ).save(output)
+    record = {
+        "config": config.to_dict(),
+        "labels": data.labels,
+        "data": data.fingerprints,
+        "effective": {
+            "bf16": use_bf16,
+            "max_length": max_length,
+            "world_size": trainer.args.world_size,
+            "global_batch_size": config.batch_size * config.grad_accum * trainer.args.world_size,
+            "global_step": state.global_step,
+            "resumed_from": resumed_from,
+            "train_examples": len(data.train),
+        },
+        "versions": _versions(),
+        "command": sys.argv,
+    }
+    (output / "training_config.json").write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (output / "metrics.json").write_text(json.dumps(details, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    log_history = state.log_history
+    (output / "log_history.json").write_text(json.dumps(log_history, indent=2) + "\n", encoding="utf-8")
+    cards.plot_training_curve(log_history, output / "training_curve.png", metric="f1" if config.task == "ner" else "macro_f1")
+    confusion_source = details.get("test") or details.get("dev")
+    if confusion_source is not None:
+        cards.plot_confusion(confusion_source["confusion"], output / "confusion_matrix.png",
+                             title=f"{'test' if 'test' in details else 'dev'} set ({'token types' if config.task == 'ner' else 'labels'})")
+    cards.write_model_card(output, config, data.labels, details, training_info, record)
+
+
+def configure_logging() -> None:
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    logging.basicConfig(level=logging.INFO if _rank() == 0 else logging.WARNING, format="%(message)s", stream=sys.stderr)
+    datasets.disable_progress_bars()
+    hf_logging.set_verbosity_warning() if _rank() == 0 else hf_logging.set_verbosity_error()
+
+
+def main_errors() -> tuple[type[BaseException], ...]:
+    return (DataError, ConfigError, TrainError)
