@@ -1,0 +1,266 @@
+"""`kashif score`: score whole files offline, resumably.
+
+    kashif score news.jsonl.gz --output scored.jsonl --model bundle/ --target "التطبيع"
+
+Rows are read in chunks, scored with the shared Predictor (in this process,
+in `--workers` processes, or on Ray), and committed shard by shard; a killed
+job rerun with the same command continues where it stopped (serve/shards.py).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import Counter, deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from serve.readers import FORMATS, InputError, Row, count_rows, detect_format, iter_chunks
+from serve.scoring import TASKS, FieldSpec, ModelSpec, Outcome, entity_counts, finalize, score_rows
+from serve.shards import ResumeConflict, ShardStore, output_format
+
+EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad options or inputs: one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one readable line instead of usage + error
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from model.cli import add_model_arguments
+
+    parser = _Parser(prog="kashif score", description="Score files offline: entities and stance for every row, resumable after a crash.")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help=f"input files ({', '.join(FORMATS)}; .gz accepted) or a datasets directory")
+    parser.add_argument("--output", "-o", required=True, help="output file: .jsonl, .jsonl.gz or .parquet")
+    parser.add_argument("--errors", help="where refused rows go (default: OUTPUT.errors.jsonl)")
+    parser.add_argument("--text-field", default="text", help="field holding the document (default: text)")
+    parser.add_argument("--id-field", help="field holding the row id (default: the row number, from 0 over all inputs)")
+    parser.add_argument("--target-field", help="field holding the stance target of each row (a string or a list of strings)")
+    parser.add_argument("--target", action="append", default=[], help="stance target asked of every row (repeatable)")
+    parser.add_argument("--tasks", help="comma-separated: entities, stance (default: every task the model serves)")
+    parser.add_argument("--chunk-size", type=int, default=256, help="rows read, scored and committed together (default: 256)")
+    parser.add_argument("--workers", type=int, default=1, help="scoring processes on this machine, each with its own model and cores/N threads")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar (the summary line is still printed)")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local", help="local processes, or a Ray Data pipeline (RAY_ADDRESS picks the cluster)")
+    parser.add_argument("--ray-concurrency", type=int, default=1, help="Ray: scoring actors (one Predictor each)")
+    parser.add_argument("--num-cpus", type=float, default=1.0, help="Ray: CPUs per scoring actor (also its torch threads)")
+    parser.add_argument("--num-gpus", type=float, default=0.0, help="Ray: GPUs per scoring actor")
+    add_model_arguments(parser)
+    return parser
+
+
+@dataclass
+class Job:
+    inputs: list[str]
+    formats: list[str]
+    output: Path
+    errors: Path
+    fields: FieldSpec
+    models: ModelSpec
+    refs: dict[str, str]
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _job_from_args(args: argparse.Namespace) -> Job:
+    from model.cli import predictor_config_from_args
+    from model.loading import ModelLoadError, resolve_model_refs
+
+    if args.chunk_size < 1:
+        raise UsageError("--chunk-size must be at least 1")
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.ray_concurrency < 1:
+        raise UsageError("--ray-concurrency must be at least 1")
+    output = Path(args.output)
+    if output_format(output) is None:
+        raise UsageError(f"{output}: the output must end in .jsonl, .jsonl.gz or .parquet")
+    if not output.parent.resolve().is_dir():
+        raise UsageError(f"{output.parent}: no such directory for the output")
+    formats = [detect_format(path) for path in args.inputs]
+    try:
+        refs = resolve_model_refs(args.model, args.ner_model, args.stance_model)
+    except ModelLoadError as err:
+        raise UsageError(str(err)) from None
+    served = [t for t in TASKS if {"entities": "ner", "stance": "stance"}[t] in refs]
+    if args.tasks:
+        tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+        unknown = [t for t in tasks if t not in TASKS]
+        if unknown or not tasks:
+            raise UsageError(f"--tasks takes entities and/or stance, not {args.tasks!r}")
+        missing = [t for t in tasks if t not in served]
+        if missing:
+            raise UsageError(f"no {' or '.join(missing)} model: name one with --model, --ner-model or --stance-model")
+        tasks = [t for t in TASKS if t in tasks]
+    else:
+        tasks = served
+    if (args.target or args.target_field) and "stance" not in tasks:
+        raise UsageError("--target/--target-field ask for stance, but no stance model is used (see --tasks, --stance-model)")
+    fields = FieldSpec(args.text_field, args.id_field, args.target_field, tuple(args.target), tuple(tasks))
+    try:
+        config = predictor_config_from_args(args)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    models = ModelSpec(args.model, args.ner_model, args.stance_model, config, tuple(tasks))
+    errors = Path(args.errors) if args.errors else output.with_name(output.name + ".errors.jsonl")
+    return Job(list(args.inputs), formats, output, errors, fields, models, refs)
+
+
+def fingerprint(job: Job) -> dict:
+    """What must not change between a run and its resumption."""
+    inputs = []
+    for path in job.inputs:
+        p = Path(path).resolve()
+        stat = p.stat()
+        inputs.append({"path": str(p), "size": stat.st_size if p.is_file() else None, "mtime_ns": stat.st_mtime_ns})
+    config = job.models.config
+    return {
+        "inputs": inputs,
+        "fields": asdict(job.fields) | {"targets": list(job.fields.targets), "tasks": list(job.fields.tasks)},
+        "models": {task: str(Path(ref).resolve()) if Path(ref).exists() else ref for task, ref in sorted(job.refs.items())},
+        "inference": {"backend": config.backend, "precision": config.precision, "subword_strategy": config.subword_strategy},
+        "output": output_format(job.output),
+    }
+
+
+# ---- local engine -------------------------------------------------------
+_worker_predictor = None
+
+
+def _worker_init(models: ModelSpec, threads: int) -> None:
+    global _worker_predictor
+    _worker_predictor = models.build(threads=threads)
+
+
+def _worker_score(rows: list[Row], fields: FieldSpec) -> list[Outcome]:
+    return score_rows(_worker_predictor, rows, fields)
+
+
+def local_outcomes(job: Job, skip: int, chunk_size: int, workers: int, threads: int | None) -> Iterator[list[Outcome]]:
+    """Outcomes of every row after the first `skip`, one list per chunk, in order."""
+    chunks = iter_chunks(job.inputs, job.fields.text_field, job.fields.columns(), chunk_size, skip=skip)
+    if workers == 1:
+        predictor = job.models.build(threads=threads)
+        for chunk in chunks:
+            yield score_rows(predictor, chunk, job.fields)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    per_worker = threads or max(1, _available_cores() // workers)
+    context = multiprocessing.get_context("spawn")  # fork after torch threads start can deadlock
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(job.models, per_worker)) as pool:
+        pending: deque = deque()
+        try:
+            for chunk in chunks:
+                pending.append(pool.submit(_worker_score, chunk, job.fields))
+                while len(pending) >= 2 * workers:  # bounded: at most 2 chunks per worker in flight
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+# ---- the job ------------------------------------------------------------
+def _total_rows(job: Job) -> int | None:
+    total = 0
+    for path, fmt in zip(job.inputs, job.formats):
+        n = count_rows(path, fmt)
+        if n is None:
+            return None
+        total += n
+    return total
+
+
+def _summary(job: Job, store: ShardStore, resumed: int, scored_now: int, seconds: float) -> str:
+    entities = store.entity_totals()
+    parts = [f"{store.scored} documents scored", f"{store.errors} errors"]
+    if "entities" in job.fields.tasks:
+        per_type = ", ".join(f"{label} {n}" for label, n in sorted(entities.items())) or "none"
+        parts.append(f"entities {sum(entities.values())} ({per_type})")
+    rate = scored_now / seconds if seconds > 0 else 0.0
+    parts.append(f"{rate:.1f} docs/s ({scored_now} rows in {seconds:.1f} s)")
+    if resumed:
+        parts.append(f"resumed after {resumed} rows")
+    line = "kashif score: " + "; ".join(parts) + f" → {job.output}"
+    if store.errors:
+        line += f" (errors in {job.errors})"
+    return line
+
+
+def run_job(job: Job, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    store = ShardStore(job.output, fingerprint(job))
+    try:
+        store.open()
+    except ResumeConflict as err:
+        raise UsageError(str(err)) from None
+    resumed = store.rows_done
+    started = time.perf_counter()
+    done_now = 0
+    if not store.finished:
+        if resumed and not args.quiet:
+            print(f"kashif score: resuming after {resumed} committed rows", file=sys.stderr)
+        total = _total_rows(job) if not args.quiet else None
+        if args.engine == "ray":
+            from serve.ray_engine import ray_outcomes
+
+            outcomes = ray_outcomes(job, skip=resumed, chunk_size=args.chunk_size, concurrency=args.ray_concurrency, num_cpus=args.num_cpus, num_gpus=args.num_gpus)
+        else:
+            outcomes = local_outcomes(job, resumed, args.chunk_size, args.workers, args.threads)
+        with tqdm(total=total, initial=resumed, unit="doc", disable=args.quiet, file=sys.stderr, dynamic_ncols=True, smoothing=0.1) as bar:
+            for chunk in outcomes:
+                start = store.rows_done
+                records, errors = [], []
+                for i, outcome in enumerate(chunk):
+                    record, error = finalize(outcome, start + i, job.fields)
+                    (records if record is not None else errors).append(record if record is not None else error)
+                store.commit(len(chunk), records, errors, entity_counts(records))
+                done_now += len(chunk)
+                bar.update(len(chunk))
+        store.mark_finished()
+    store.merge(job.errors, id_is_row_number=job.fields.id_field is None, tasks=job.fields.tasks)
+    print(_summary(job, store, resumed, done_now, time.perf_counter() - started), file=sys.stderr)
+    return EXIT_ROW_ERRORS if store.errors else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from model.loading import ModelLoadError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        job = _job_from_args(args)
+        return run_job(job, args)
+    except (UsageError, InputError, ModelLoadError) as err:
+        print(f"kashif score: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as exit_:  # --help
+        return int(exit_.code or 0)
+    except KeyboardInterrupt:
+        print("kashif score: interrupted; rerun the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (OSError, BrokenProcessPool) as err:
+        print(f"kashif score: error: {err or type(err).__name__}; rerun the same command to resume", file=sys.stderr)
+        return EXIT_ROW_ERRORS
+
+
+if __name__ == "__main__":
+    sys.exit(main())

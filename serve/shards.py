@@ -1,0 +1,205 @@
+"""Committed output shards and the manifest that makes a scoring job resumable.
+
+Layout next to the output: `OUT.parts/manifest.json` plus, per committed
+chunk, `NNNNNNNN.out.jsonl` (records) and `NNNNNNNN.err.jsonl` (refused rows).
+A shard is written to a temporary file, fsynced and renamed into place; only
+then is the manifest rewritten (temp file, fsync, rename, fsync of the
+directory). The manifest is the single commit point: after `kill -9` at any
+moment, a shard the manifest does not list is a leftover and is deleted, and
+the rows the listed shards cover are skipped on the next run. Shards always
+cover a prefix of the input, so resuming is "skip the first N rows".
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+MANIFEST = "manifest.json"
+_VERSION = 1
+OUTPUT_FORMATS = {".jsonl": "jsonl", ".jsonl.gz": "jsonl", ".parquet": "parquet"}
+
+
+class ResumeConflict(Exception):
+    """The parts directory belongs to a job with other inputs or options."""
+
+
+def output_format(path: str | os.PathLike) -> str | None:
+    name = str(path).lower()
+    for ext, fmt in OUTPUT_FORMATS.items():
+        if name.endswith(ext):
+            return fmt
+    return None
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, write, before_commit=None) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    if before_commit:
+        before_commit()
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _jsonl_bytes(records: Sequence[dict]) -> bytes:
+    return b"".join(json.dumps(r, ensure_ascii=False, default=str).encode("utf-8") + b"\n" for r in records)
+
+
+def _test_delay() -> None:
+    # Only the resume tests set this: it widens the window between a shard's
+    # temp file and its commit so that a SIGKILL can land inside it.
+    delay = os.environ.get("KASHIF_SCORE_TEST_DELAY_MS")
+    if delay:
+        time.sleep(int(delay) / 1000)
+
+
+@dataclass
+class ShardInfo:
+    name: str
+    start: int  # first row number covered
+    rows: int
+    scored: int
+    errors: int
+    entities: dict[str, int] = field(default_factory=dict)
+
+
+class ShardStore:
+    def __init__(self, output: str | os.PathLike, fingerprint: dict[str, Any]) -> None:
+        self.output = Path(output)
+        self.dir = self.output.with_name(self.output.name + ".parts")
+        self.fingerprint = fingerprint
+        self.shards: list[ShardInfo] = []
+        self.finished = False
+
+    # ---- opening and resuming -------------------------------------------
+    def open(self) -> None:
+        """Create the parts directory, or resume from it: load the manifest,
+        check it belongs to the same job, delete anything it does not list."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        manifest = self.dir / MANIFEST
+        if manifest.is_file():
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+            if data.get("fingerprint") != self.fingerprint:
+                raise ResumeConflict(
+                    f"{self.dir} holds a partial run with other inputs, models or options; "
+                    "rerun that exact command to finish it, or delete the directory to start over"
+                )
+            self.shards = [ShardInfo(**s) for s in data["shards"]]
+            self.finished = bool(data.get("finished"))
+        listed = {MANIFEST} | {f"{s.name}.out.jsonl" for s in self.shards} | {f"{s.name}.err.jsonl" for s in self.shards}
+        for entry in self.dir.iterdir():
+            if entry.name not in listed:
+                entry.unlink() if entry.is_file() else shutil.rmtree(entry)
+
+    @property
+    def rows_done(self) -> int:
+        return sum(s.rows for s in self.shards)
+
+    @property
+    def scored(self) -> int:
+        return sum(s.scored for s in self.shards)
+
+    @property
+    def errors(self) -> int:
+        return sum(s.errors for s in self.shards)
+
+    def entity_totals(self) -> Counter:
+        total: Counter = Counter()
+        for s in self.shards:
+            total.update(s.entities)
+        return total
+
+    # ---- committing -----------------------------------------------------
+    def _write_manifest(self) -> None:
+        data = {
+            "version": _VERSION,
+            "fingerprint": self.fingerprint,
+            "finished": self.finished,
+            "shards": [s.__dict__ for s in self.shards],
+        }
+        _write_atomic(self.dir / MANIFEST, lambda h: h.write(json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")))
+
+    def commit(self, rows: int, records: Sequence[dict], errors: Sequence[dict], entities: dict[str, int]) -> ShardInfo:
+        """Durably add the next `rows` input rows (their records and errors)."""
+        info = ShardInfo(name=f"{len(self.shards):08d}", start=self.rows_done, rows=rows, scored=len(records), errors=len(errors), entities=dict(entities))
+        _write_atomic(self.dir / f"{info.name}.err.jsonl", lambda h: h.write(_jsonl_bytes(errors)))
+        _write_atomic(self.dir / f"{info.name}.out.jsonl", lambda h: h.write(_jsonl_bytes(records)), before_commit=_test_delay)
+        self.shards.append(info)
+        self._write_manifest()
+        return info
+
+    def mark_finished(self) -> None:
+        self.finished = True
+        self._write_manifest()
+
+    # ---- merging --------------------------------------------------------
+    def _iter_shard(self, suffix: str) -> Iterator[bytes]:
+        for s in self.shards:
+            with open(self.dir / f"{s.name}.{suffix}.jsonl", "rb") as handle:
+                yield from handle
+
+    def merge(self, errors_path: str | os.PathLike, id_is_row_number: bool, tasks: Sequence[str] = ("entities", "stance")) -> None:
+        """Write the final output and errors file atomically, in input order,
+        then remove the parts directory."""
+        _write_atomic(Path(errors_path), lambda h: h.writelines(self._iter_shard("err")))
+        fmt = output_format(self.output)
+        if fmt == "parquet":
+            self._merge_parquet(id_is_row_number, tasks)
+        elif str(self.output).lower().endswith(".gz"):
+            def write_gz(handle):
+                with gzip.GzipFile(fileobj=handle, mode="wb", mtime=0) as gz:
+                    gz.writelines(self._iter_shard("out"))
+            _write_atomic(self.output, write_gz)
+        else:
+            _write_atomic(self.output, lambda h: h.writelines(self._iter_shard("out")))
+        shutil.rmtree(self.dir)
+
+    def _merge_parquet(self, id_is_row_number: bool, tasks: Sequence[str]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = parquet_schema(id_is_row_number, tasks)
+
+        def write(handle) -> None:
+            with pq.ParquetWriter(handle, schema) as writer:
+                for s in self.shards:
+                    with open(self.dir / f"{s.name}.out.jsonl", "rb") as f:
+                        records = [json.loads(line) for line in f]
+                    if not id_is_row_number:
+                        for r in records:
+                            r["id"] = r["id"] if isinstance(r["id"], str) else json.dumps(r["id"], ensure_ascii=False)
+                    writer.write_table(pa.Table.from_pylist(records, schema=schema))
+
+        _write_atomic(self.output, write)
+
+
+def parquet_schema(id_is_row_number: bool, tasks: Sequence[str] = ("entities", "stance")):
+    """Parquet output: ids are int64 row numbers, or strings when taken from an
+    id field; stance scores are a label → probability map."""
+    import pyarrow as pa
+
+    entity = pa.struct([("text", pa.string()), ("label", pa.string()), ("start", pa.int64()), ("end", pa.int64()), ("score", pa.float64())])
+    stance = pa.struct([("target", pa.string()), ("label", pa.string()), ("scores", pa.map_(pa.string(), pa.float64())), ("truncated", pa.bool_())])
+    columns = [("id", pa.int64() if id_is_row_number else pa.string())]
+    columns += [(task, pa.list_(entity if task == "entities" else stance)) for task in tasks]
+    return pa.schema(columns)
