@@ -14,6 +14,7 @@ must be able to import `kashif` and read the model directories and inputs
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from typing import TYPE_CHECKING, Any, Iterator
@@ -99,6 +100,7 @@ def ray_outcomes(job: "Job", skip: int, chunk_size: int, concurrency: int, num_c
 
         raise UsageError(f"--engine ray reads inputs of one format at a time, not {', '.join(sorted(formats))}")
     fmt = formats.pop()
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # our own progress bar and summary say enough
     started = _init_ray(ray, concurrency, num_cpus)
     try:
         context = ray.data.DataContext.get_current()
@@ -110,7 +112,7 @@ def ray_outcomes(job: "Job", skip: int, chunk_size: int, concurrency: int, num_c
             fn_constructor_kwargs={"models": job.models, "fields": job.fields, "fmt": fmt, "threads": max(1, int(num_cpus))},
             batch_size=chunk_size,
             batch_format="pyarrow",
-            concurrency=concurrency,
+            compute=ray.data.ActorPoolStrategy(size=concurrency),
             num_cpus=num_cpus,
             num_gpus=num_gpus,
         )

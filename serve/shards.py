@@ -137,7 +137,7 @@ class ShardStore:
             "finished": self.finished,
             "shards": [s.__dict__ for s in self.shards],
         }
-        _write_atomic(self.dir / MANIFEST, lambda h: h.write(json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")))
+        _write_atomic(self.dir / MANIFEST, lambda h: h.write(json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")), before_commit=_test_delay)
 
     def commit(self, rows: int, records: Sequence[dict], errors: Sequence[dict], entities: dict[str, int]) -> ShardInfo:
         """Durably add the next `rows` input rows (their records and errors)."""

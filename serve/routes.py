@@ -1,0 +1,203 @@
+"""HTTP endpoints. Inference always goes through the app's micro-batcher,
+which calls the one shared `Predictor`."""
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, Sequence
+
+from fastapi import APIRouter, Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from serve.batching import BatcherClosed, QueueFull
+from serve.schemas import (
+    ERROR_RESPONSES,
+    AnalyzeRequest,
+    AnalyzeResponse,
+    EntitiesBatchResponse,
+    EntitiesRequest,
+    EntitiesResponse,
+    ErrorResponse,
+    HealthResponse,
+    ModelsResponse,
+    ReadyResponse,
+    StanceBatchResponse,
+    StanceOut,
+    StanceRequest,
+    error_response,
+)
+
+if TYPE_CHECKING:
+    from serve.app import ServiceState
+
+TASK_OF_KIND = {"entities": "ner", "stance": "stance"}
+
+
+class ApiError(Exception):
+    """A client-facing error: status, stable code, readable message."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+def _state(request: Request) -> "ServiceState":
+    return request.app.state.kashif
+
+
+def _ready(request: Request, *tasks: str) -> "ServiceState":
+    state = _state(request)
+    if state.load_error:
+        raise ApiError(503, "model_load_failed", f"the models could not be loaded: {state.load_error}")
+    if not state.ready:
+        raise ApiError(503, "not_ready", "the models are still loading; retry shortly", {"Retry-After": "1"})
+    for task in tasks:
+        if task not in state.tasks:
+            option = "--ner-model" if task == "ner" else "--stance-model"
+            raise ApiError(404, "model_not_loaded", f"this server has no {task} model; start it with {option} or a --model bundle holding {task}/")
+    return state
+
+
+def _check_count(state: "ServiceState", count: int, name: str) -> None:
+    limit = state.settings.max_items
+    if count > limit:
+        raise ApiError(413, "too_many_items", f"{count} {name} in one request; the limit is {limit} (--max-items)")
+
+
+def _check_length(state: "ServiceState", text: str, where: str) -> None:
+    limit = state.settings.max_chars
+    if len(text) > limit:
+        raise ApiError(413, "text_too_long", f"{where} has {len(text)} characters; the limit is {limit} (--max-chars)")
+
+
+def _check_texts(state: "ServiceState", texts: Sequence[str], name: str, single: bool) -> None:
+    _check_count(state, len(texts), name)
+    for i, text in enumerate(texts):
+        _check_length(state, text, name if single else f"{name}[{i}]")
+
+
+async def _submit(state: "ServiceState", kind: str, items: list[Any]) -> list[Any]:
+    try:
+        return await state.batcher.submit(kind, items, timeout=state.settings.request_timeout_s)
+    except QueueFull as err:
+        raise ApiError(503, "overloaded", str(err), {"Retry-After": str(err.retry_after)}) from None
+    except BatcherClosed:
+        raise ApiError(503, "shutting_down", "the server is shutting down; retry on another instance", {"Retry-After": "1"}) from None
+    except TimeoutError:
+        raise ApiError(504, "timeout", f"no result within {state.settings.request_timeout_s:g} s (--request-timeout)") from None
+
+
+async def _entities(state: "ServiceState", texts: list[str]) -> list[list[dict]]:
+    # Empty or blank text has no entities; it never reaches the model.
+    results: list[list[dict]] = [[] for _ in texts]
+    nonblank = [i for i, text in enumerate(texts) if text.strip()]
+    if nonblank:
+        found = await _submit(state, "entities", [texts[i] for i in nonblank])
+        for i, entities in zip(nonblank, found):
+            results[i] = [entity.to_dict() for entity in entities]
+    return results
+
+
+async def _stance(state: "ServiceState", pairs: list[tuple[str, str | None]]) -> list[dict]:
+    return [result.to_dict() for result in await _submit(state, "stance", pairs)]
+
+
+# ---- open routes ------------------------------------------------------------
+open_router = APIRouter()
+
+
+@open_router.get("/healthz", response_model=HealthResponse, tags=["operations"], summary="the process is alive")
+async def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@open_router.get(
+    "/readyz", response_model=ReadyResponse, tags=["operations"], summary="models loaded and warmed up",
+    responses={503: {"model": ErrorResponse, "description": "still loading, or loading failed"}},
+)
+async def readyz(request: Request) -> Any:
+    state = _state(request)
+    if state.load_error:
+        return error_response(503, "model_load_failed", f"the models could not be loaded: {state.load_error}")
+    if not state.ready:
+        return error_response(503, "not_ready", "the models are still loading", headers={"Retry-After": "1"})
+    return {"status": "ready", "models": state.tasks}
+
+
+@open_router.get(
+    "/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format"}},
+)
+async def metrics(request: Request) -> Response:
+    body, content_type = _state(request).metrics.render()
+    return Response(body, media_type=content_type)
+
+
+@open_router.get("/", include_in_schema=False)
+async def demo_page(request: Request) -> Response:
+    return FileResponse(_state(request).static_dir / "index.html", media_type="text/html; charset=utf-8")
+
+
+# ---- /v1 (API keys apply here) ----------------------------------------------
+v1_router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES, tags=["inference"])
+
+
+@v1_router.post("/entities", response_model=EntitiesResponse | EntitiesBatchResponse, summary="named entities of one or several texts")
+async def entities(body: EntitiesRequest, request: Request) -> dict:
+    """`{"text": ...}` → `{"entities": [...]}`; `{"texts": [...]}` → `{"results": [{"entities": [...]}, ...]}`
+    in input order. `text[start:end] == entity.text` always; empty text → no entities."""
+    state = _ready(request, "ner")
+    single = body.text is not None
+    texts = [body.text] if single else list(body.texts or [])
+    _check_texts(state, texts, "text" if single else "texts", single)
+    found = await _entities(state, texts)
+    if single:
+        return {"entities": found[0]}
+    return {"results": [{"entities": e} for e in found]}
+
+
+@v1_router.post("/stance", response_model=StanceOut | StanceBatchResponse, summary="stance of texts toward targets")
+async def stance(body: StanceRequest, request: Request) -> dict:
+    """`{"text", "target"}` → `{"label", "scores", "truncated"}`; `{"items": [...]}` → `{"results": [...]}`
+    in input order. An empty text is a 422: stance needs a text."""
+    state = _ready(request, "stance")
+    single = body.text is not None
+    pairs = [(body.text, body.target)] if single else [(item.text, item.target) for item in body.items or []]
+    _check_count(state, len(pairs), "items")
+    for i, (text, target) in enumerate(pairs):
+        prefix = "" if single else f"items[{i}]."
+        _check_length(state, text, prefix + "text")
+        _check_length(state, target or "", prefix + "target")
+        if not text.strip():
+            raise ApiError(422, "empty_text", f"{prefix}text is empty: stance needs a text")
+    results = await _stance(state, pairs)
+    return results[0] if single else {"results": results}
+
+
+@v1_router.post("/analyze", response_model=AnalyzeResponse, summary="entities plus stance toward optional targets")
+async def analyze(body: AnalyzeRequest, request: Request) -> dict:
+    """Entities of `text`, and its stance toward each of `targets` (optional).
+    Empty text → `{"entities": [], "stance": []}`."""
+    targets = list(body.targets or [])
+    state = _ready(request, "ner", *(("stance",) if targets else ()))
+    _check_texts(state, [body.text], "text", True)
+    _check_texts(state, targets, "targets", False)
+    if not body.text.strip():
+        return {"entities": [], "stance": []}
+    jobs = [_entities(state, [body.text])]
+    if targets:
+        jobs.append(_stance(state, [(body.text, target) for target in targets]))
+    done = await asyncio.gather(*jobs)
+    stances = done[1] if targets else []
+    return {"entities": done[0][0], "stance": [{"target": t, **s} for t, s in zip(targets, stances)]}
+
+
+@v1_router.get("/models", response_model=ModelsResponse, summary="the loaded models")
+async def models(request: Request) -> dict:
+    state = _ready(request)
+    return {"models": list(state.predictor.info().values())}
+
+
+def api_error_response(request: Request, err: ApiError) -> JSONResponse:
+    from serve.security import request_id_of
+
+    return error_response(err.status, err.code, err.message, headers=err.headers, request_id=request_id_of(request.scope))

@@ -1,0 +1,166 @@
+"""Request and response bodies of the HTTP API (the contract clients code against)."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from starlette.responses import JSONResponse
+
+
+def _valid_unicode(value: str) -> str:
+    # JSON may carry lone surrogates ("\ud800"); they are not text and cannot be tokenized or echoed back.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"contains an unpaired surrogate code point at position {err.start}") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_valid_unicode)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _exactly_one(model: BaseModel, single: str, batch: str) -> None:
+    given = [name for name in (single, batch) if getattr(model, name) is not None]
+    if len(given) != 1:
+        raise ValueError(f"give either '{single}' (one) or '{batch}' (a list), not {'both' if given else 'neither'}")
+
+
+def _one_of(*fields: str) -> dict:
+    return {"oneOf": [{"required": [name]} for name in fields]}
+
+
+# ---- requests ---------------------------------------------------------------
+class EntitiesRequest(_Strict):
+    """`{"text": ...}` for one document, or `{"texts": [...]}` for several."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_of("text", "texts"))
+    text: Text | None = Field(None, description="one document; empty text gives no entities")
+    texts: list[Text] | None = Field(None, description="several documents, answered in order")
+
+    @model_validator(mode="after")
+    def _one(self) -> "EntitiesRequest":
+        _exactly_one(self, "text", "texts")
+        return self
+
+
+class StanceItem(_Strict):
+    text: Text = Field(description="the text whose stance is asked; must not be empty")
+    target: Text | None = Field(None, description="the claim or target; omitted → the text alone")
+
+
+class StanceRequest(_Strict):
+    """`{"text": ..., "target": ...}` for one pair, or `{"items": [{"text", "target"}, ...]}`."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_of("text", "items"))
+    text: Text | None = None
+    target: Text | None = None
+    items: list[StanceItem] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "StanceRequest":
+        _exactly_one(self, "text", "items")
+        if self.items is not None and self.target is not None:
+            raise ValueError("'target' goes inside each item when 'items' is given")
+        return self
+
+
+class AnalyzeRequest(_Strict):
+    text: Text = Field(description="one document; empty text gives an empty result")
+    targets: list[Text] | None = Field(None, description="claims or targets to judge the text's stance toward")
+
+
+# ---- responses --------------------------------------------------------------
+class EntityOut(BaseModel):
+    text: str = Field(description="== the request text[start:end]")
+    label: str
+    start: int = Field(description="character offset (Unicode code points) into the request text")
+    end: int
+    score: float
+
+
+class EntitiesResponse(BaseModel):
+    entities: list[EntityOut]
+
+
+class EntitiesBatchResponse(BaseModel):
+    results: list[EntitiesResponse]
+
+
+class StanceOut(BaseModel):
+    label: str
+    scores: dict[str, float]
+    truncated: bool = Field(description="true when the text was cut to fit the model's window")
+
+
+class StanceBatchResponse(BaseModel):
+    results: list[StanceOut]
+
+
+class TargetStance(StanceOut):
+    target: str
+
+
+class AnalyzeResponse(BaseModel):
+    entities: list[EntityOut]
+    stance: list[TargetStance]
+
+
+class ModelOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    task: str
+    source: str
+    labels: list[str]
+    max_length: int
+    backend: str
+    precision: str
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelOut]
+
+
+class HealthResponse(BaseModel):
+    status: str
+
+
+class ReadyResponse(BaseModel):
+    status: str
+    models: list[str] = Field(default_factory=list, description="tasks served once ready")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable machine-readable code, e.g. invalid_request, payload_too_large, overloaded")
+    message: str = Field(description="what is wrong, for a person")
+    request_id: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+def _error_doc(description: str) -> dict:
+    return {"model": ErrorResponse, "description": description}
+
+
+ERROR_RESPONSES: dict[int | str, dict] = {
+    400: _error_doc("invalid JSON or invalid UTF-8"),
+    401: _error_doc("missing or wrong API key (only when the server has keys)"),
+    404: _error_doc("the model for this route is not loaded"),
+    413: _error_doc("body, item count or text length over the server's limits"),
+    415: _error_doc("the body is not sent as application/json"),
+    422: _error_doc("the body does not match the schema"),
+    503: _error_doc("models still loading, queue full (see Retry-After), or shutting down"),
+    504: _error_doc("no result within the request timeout"),
+}
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None, request_id: str | None = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message}}
+    if request_id:
+        body["error"]["request_id"] = request_id
+    return JSONResponse(body, status_code=status, headers=headers)

@@ -1,0 +1,161 @@
+"""Server settings: one dataclass, filled from `kashif serve` flags whose
+defaults come from `KASHIF_*` environment variables."""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model.predictor import PredictorConfig
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not an integer") from None
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not a number") from None
+
+
+def _split_list(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+@dataclass
+class ServeSettings:
+    # which models (as for every kashif command); None everywhere → the bundled model
+    model: str | None = None
+    ner_model: str | None = None
+    stance_model: str | None = None
+    predictor: PredictorConfig = field(default_factory=PredictorConfig)
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # micro-batching: requests coalesced into one predictor call
+    max_batch_units: int = 64  # texts (entities) or pairs (stance) per coalesced call
+    max_batch_chars: int = 200_000  # characters per coalesced call
+    max_wait_ms: float = 2.0  # extra wait for more requests, only when others are already queued
+    max_queue: int = 256  # requests waiting for inference; beyond it → 503 + Retry-After
+    request_timeout_s: float = 30.0
+
+    # request limits
+    max_body_bytes: int = 1_000_000
+    max_items: int = 64  # texts / items / targets in one request
+    max_chars: int = 20_000  # characters of one text
+
+    api_keys: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    log_level: str = "info"
+    warmup: bool = True
+
+    def __post_init__(self) -> None:
+        positive = {
+            "max_batch_units": self.max_batch_units,
+            "max_batch_chars": self.max_batch_chars,
+            "max_queue": self.max_queue,
+            "max_body_bytes": self.max_body_bytes,
+            "max_items": self.max_items,
+            "max_chars": self.max_chars,
+        }
+        for name, value in positive.items():
+            if value < 1:
+                raise ValueError(f"{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.max_wait_ms < 0:
+            raise ValueError(f"max-wait-ms must not be negative, got {self.max_wait_ms}")
+        if self.request_timeout_s <= 0:
+            raise ValueError(f"request-timeout must be positive, got {self.request_timeout_s}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0..65535, got {self.port}")
+
+
+def read_key_file(path: str | os.PathLike) -> tuple[str, ...]:
+    """API keys from a file: one per line; blank lines and `#` comments ignored."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"cannot read the API key file {path}: {err.__class__.__name__}: {getattr(err, 'strerror', None) or err}") from None
+    keys = tuple(line.strip() for line in lines if line.strip() and not line.strip().startswith("#"))
+    if not keys:
+        raise ValueError(f"the API key file {path} holds no key")
+    return keys
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Server flags; each default comes from a KASHIF_* environment variable."""
+    d = ServeSettings()
+    net = parser.add_argument_group("server")
+    net.add_argument("--host", default=os.environ.get("KASHIF_HOST", d.host), help=f"address to listen on (KASHIF_HOST, default {d.host})")
+    net.add_argument("--port", type=int, default=_env_int("KASHIF_PORT", d.port), help=f"port (KASHIF_PORT, default {d.port})")
+    net.add_argument("--log-level", default=os.environ.get("KASHIF_LOG_LEVEL", d.log_level), choices=["critical", "error", "warning", "info", "debug"])
+    net.add_argument("--no-warmup", action="store_true", help="report ready without a warm-up inference")
+
+    batching = parser.add_argument_group("micro-batching")
+    batching.add_argument("--max-batch-units", type=int, default=_env_int("KASHIF_MAX_BATCH_UNITS", d.max_batch_units),
+                          help=f"texts or stance pairs coalesced into one inference call (KASHIF_MAX_BATCH_UNITS, default {d.max_batch_units})")
+    batching.add_argument("--max-batch-chars", type=int, default=_env_int("KASHIF_MAX_BATCH_CHARS", d.max_batch_chars),
+                          help=f"characters coalesced into one inference call (KASHIF_MAX_BATCH_CHARS, default {d.max_batch_chars})")
+    batching.add_argument("--max-wait-ms", type=float, default=_env_float("KASHIF_MAX_WAIT_MS", d.max_wait_ms),
+                          help="how long a batch waits for more requests when others are already queued; "
+                               f"a lone request never waits (KASHIF_MAX_WAIT_MS, default {d.max_wait_ms})")
+    batching.add_argument("--max-queue", type=int, default=_env_int("KASHIF_MAX_QUEUE", d.max_queue),
+                          help=f"requests waiting for inference before new ones get 503 (KASHIF_MAX_QUEUE, default {d.max_queue})")
+    batching.add_argument("--request-timeout", type=float, default=_env_float("KASHIF_REQUEST_TIMEOUT", d.request_timeout_s),
+                          help=f"seconds a request may wait for its result before 504 (KASHIF_REQUEST_TIMEOUT, default {d.request_timeout_s})")
+
+    limits = parser.add_argument_group("request limits")
+    limits.add_argument("--max-body-bytes", type=int, default=_env_int("KASHIF_MAX_BODY_BYTES", d.max_body_bytes),
+                        help=f"largest request body; larger → 413 (KASHIF_MAX_BODY_BYTES, default {d.max_body_bytes})")
+    limits.add_argument("--max-items", type=int, default=_env_int("KASHIF_MAX_ITEMS", d.max_items),
+                        help=f"texts, items or targets in one request; more → 413 (KASHIF_MAX_ITEMS, default {d.max_items})")
+    limits.add_argument("--max-chars", type=int, default=_env_int("KASHIF_MAX_CHARS", d.max_chars),
+                        help=f"characters in one text; longer → 413 (KASHIF_MAX_CHARS, default {d.max_chars})")
+
+    security = parser.add_argument_group("security")
+    security.add_argument("--api-key-file", default=os.environ.get("KASHIF_API_KEY_FILE"),
+                          help="file with API keys, one per line; keys also come from KASHIF_API_KEYS (comma-separated). "
+                               "With any key set, /v1/* needs 'Authorization: Bearer <key>'")
+    security.add_argument("--cors-origins", default=os.environ.get("KASHIF_CORS_ORIGINS", ""),
+                          help="comma-separated origins allowed by CORS, or '*' (KASHIF_CORS_ORIGINS; default: CORS off)")
+
+
+def settings_from_args(args: argparse.Namespace) -> ServeSettings:
+    """ServeSettings from parsed `add_model_arguments` + `add_serve_arguments` flags."""
+    from model.cli import predictor_config_from_args
+
+    keys = _split_list(os.environ.get("KASHIF_API_KEYS"))
+    if args.api_key_file:
+        keys = keys + read_key_file(args.api_key_file)
+    return ServeSettings(
+        model=args.model,
+        ner_model=args.ner_model,
+        stance_model=args.stance_model,
+        predictor=predictor_config_from_args(args),
+        host=args.host,
+        port=args.port,
+        max_batch_units=args.max_batch_units,
+        max_batch_chars=args.max_batch_chars,
+        max_wait_ms=args.max_wait_ms,
+        max_queue=args.max_queue,
+        request_timeout_s=args.request_timeout,
+        max_body_bytes=args.max_body_bytes,
+        max_items=args.max_items,
+        max_chars=args.max_chars,
+        api_keys=tuple(dict.fromkeys(keys)),
+        cors_origins=_split_list(args.cors_origins),
+        log_level=args.log_level,
+        warmup=not args.no_warmup,
+    )
