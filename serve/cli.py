@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
+import signal
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +60,10 @@ def serve(argv: list[str]) -> int:
         server.should_exit = True
 
     state.on_fatal = stop
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; with these
+    # handlers in place that re-raise is a no-op, so a graceful stop exits 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: None)
     server.run()
     if state.load_error:
         return fail(f"the models could not be loaded: {state.load_error}", code=1)

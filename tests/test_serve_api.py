@@ -1,0 +1,218 @@
+"""The HTTP API against a real `kashif serve` process with the tiny bundle."""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import httpx
+import pytest
+
+from tests.server_fixtures import start_server
+
+MAX_ITEMS, MAX_CHARS, MAX_BODY = 8, 3000, 40_000
+TEXT = "زار الرئيس محمد بن سلمان مدينة القاهرة، والتقى وزير الخارجية سامح شكري في مقر جامعة الدول العربية."
+
+
+@pytest.fixture(scope="module")
+def server(tiny_bundle_dir, tmp_path_factory):
+    srv = start_server(
+        ["--model", str(tiny_bundle_dir)],
+        "--max-items", str(MAX_ITEMS), "--max-chars", str(MAX_CHARS), "--max-body-bytes", str(MAX_BODY),
+        log_dir=tmp_path_factory.mktemp("serve-api"),
+    )
+    yield srv
+    assert srv.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        yield c
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
+    if code:
+        assert body["error"]["code"] == code, body
+    return body["error"]
+
+
+def assert_entities_match(text: str, entities: list[dict]) -> None:
+    labels = {"PERS", "LOC", "ORG", "MISC"}
+    for e in entities:
+        assert set(e) == {"text", "label", "start", "end", "score"}
+        assert text[e["start"] : e["end"]] == e["text"]
+        assert e["label"] in labels
+        assert 0.0 <= e["score"] <= 1.0
+
+
+# ---- endpoints -------------------------------------------------------------
+def test_health_ready_and_models(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and sorted(ready.json()["models"]) == ["ner", "stance"]
+    models = {m["task"]: m for m in client.get("/v1/models").json()["models"]}
+    assert set(models) == {"ner", "stance"}
+    assert models["ner"]["labels"][0] == "O" and "B-PERS" in models["ner"]["labels"]
+    assert models["stance"]["labels"] == ["agree", "disagree", "other"]
+    for m in models.values():
+        assert m["max_length"] == 128 and m["backend"] == "torch" and m["source"].endswith(m["task"])
+
+
+def test_entities_single_and_batch_in_order(client, arabic_sentences):
+    single = client.post("/v1/entities", json={"text": TEXT})
+    assert single.status_code == 200
+    entities = single.json()["entities"]
+    assert entities, "the tiny random model labels some words"
+    assert_entities_match(TEXT, entities)
+
+    texts = [arabic_sentences[3], "", TEXT, "   ", arabic_sentences[7]]
+    batch = client.post("/v1/entities", json={"texts": texts})
+    assert batch.status_code == 200
+    results = batch.json()["results"]
+    assert len(results) == len(texts)
+    for text, result in zip(texts, results):
+        assert_entities_match(text, result["entities"])
+    assert results[1]["entities"] == [] and results[3]["entities"] == []  # empty text → empty result
+    assert [(e["start"], e["end"], e["label"]) for e in results[2]["entities"]] == [(e["start"], e["end"], e["label"]) for e in entities]
+
+
+def test_entities_offsets_hold_for_tricky_text(client):
+    text = "\u200fقال «محمدٌ» في #القاهرة: https://example.com/a?b=1 …\n\nثم غادر إلى دبي 😀 يوم 12/5."
+    entities = client.post("/v1/entities", json={"text": text}).json()["entities"]
+    assert_entities_match(text, entities)
+
+
+def test_stance_single_batch_and_analyze(client):
+    one = client.post("/v1/stance", json={"text": TEXT, "target": "القاهرة"})
+    assert one.status_code == 200
+    body = one.json()
+    assert body["label"] in {"agree", "disagree", "other"}
+    assert set(body["scores"]) == {"agree", "disagree", "other"} and abs(sum(body["scores"].values()) - 1) < 0.01
+    assert body["truncated"] is False
+
+    items = [{"text": TEXT, "target": "القاهرة"}, {"text": "نص بلا هدف"}, {"text": TEXT * 30, "target": "محمد"}]
+    batch = client.post("/v1/stance", json={"items": items}).json()["results"]
+    assert len(batch) == 3
+    assert batch[0] == body  # same pair, same answer, whatever it was batched with
+    assert batch[2]["truncated"] is True
+
+    analyzed = client.post("/v1/analyze", json={"text": TEXT, "targets": ["القاهرة", "محمد"]})
+    assert analyzed.status_code == 200
+    out = analyzed.json()
+    assert_entities_match(TEXT, out["entities"])
+    assert [s["target"] for s in out["stance"]] == ["القاهرة", "محمد"]
+    assert {k: v for k, v in out["stance"][0].items() if k != "target"} == body
+    assert client.post("/v1/analyze", json={"text": TEXT}).json()["stance"] == []
+    assert client.post("/v1/analyze", json={"text": "", "targets": ["x"]}).json() == {"entities": [], "stance": []}
+
+
+def test_openapi_and_demo_page_are_served(client):
+    spec = client.get("/openapi.json").json()
+    assert {"/v1/entities", "/v1/stance", "/v1/analyze", "/v1/models", "/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
+    page = client.get("/")
+    assert page.status_code == 200 and 'dir="rtl"' in page.text and "/static/demo.js" in page.text
+    for asset in ("/static/demo.js", "/static/demo.css"):
+        response = client.get(asset)
+        assert response.status_code == 200
+        assert not re.search(r"https?://", response.text + page.text), "the demo page loads nothing from a CDN"
+
+
+def test_request_id_is_echoed_or_made(client):
+    echoed = client.get("/healthz", headers={"X-Request-ID": "trace-42"})
+    assert echoed.headers["x-request-id"] == "trace-42"
+    made = client.post("/v1/entities", json={"text": 5}, headers={"X-Request-ID": "bad id with spaces"})
+    rid = made.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", rid)
+    assert made.json()["error"]["request_id"] == rid
+
+
+def test_no_cors_by_default(client):
+    response = client.options("/v1/entities", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in response.headers
+
+
+# ---- errors ------------------------------------------------------------------
+def test_bad_requests_get_clear_4xx(client):
+    post = lambda content, ctype="application/json": client.post("/v1/entities", content=content, headers={"Content-Type": ctype})  # noqa: E731
+    assert "JSON" in assert_error(post(b'{"text": '), 400, "invalid_json")["message"]
+    assert_error(post(b'{"text": "\xff\xfe abc"}'), 400, "invalid_utf8")
+    assert_error(post(b'{"text": "x"}', "text/plain"), 415, "unsupported_media_type")
+    assert "valid string" in assert_error(post(b'{"text": 3}'), 422, "invalid_request")["message"]
+    assert "either" in assert_error(post(b"{}"), 422)["message"]
+    assert "both" in assert_error(post(b'{"text": "a", "texts": ["b"]}'), 422)["message"]
+    assert "surrogate" in assert_error(post(b'{"text": "\\ud800x"}'), 422)["message"]
+    assert "texts[1]" in assert_error(post(b'{"texts": ["a", null]}'), 422)["message"]
+    assert "JSON object" in assert_error(post(b"[1, 2]"), 422)["message"]
+    assert "extra" in assert_error(post(b'{"text": "a", "lang": "ar"}'), 422)["message"].lower()
+    assert_error(client.post("/v1/entities"), 422)
+    assert_error(client.post("/v1/stance", json={"items": [{"text": " ", "target": "x"}]}), 422, "empty_text")
+    assert_error(client.post("/v1/stance", json={"text": "a", "target": 7}), 422)
+    assert_error(client.post("/v1/analyze", json={"targets": ["a"]}), 422)
+
+
+def test_unknown_routes_and_methods(client):
+    assert_error(client.get("/v2/entities"), 404, "not_found")
+    assert_error(client.get("/v1/entities"), 405, "method_not_allowed")
+
+
+def test_limits(client):
+    too_many = client.post("/v1/entities", json={"texts": ["نص"] * (MAX_ITEMS + 1)})
+    assert f"limit is {MAX_ITEMS}" in assert_error(too_many, 413, "too_many_items")["message"]
+    assert_error(client.post("/v1/stance", json={"items": [{"text": "نص"}] * (MAX_ITEMS + 1)}), 413, "too_many_items")
+    assert_error(client.post("/v1/analyze", json={"text": "نص", "targets": ["x"] * (MAX_ITEMS + 1)}), 413, "too_many_items")
+    long_text = "ن" * (MAX_CHARS + 1)
+    assert "texts[1]" in assert_error(client.post("/v1/entities", json={"texts": ["a", long_text]}), 413, "text_too_long")["message"]
+    assert_error(client.post("/v1/stance", json={"text": "a", "target": long_text}), 413, "text_too_long")
+    assert client.post("/v1/entities", json={"text": "ن" * MAX_CHARS}).status_code == 200
+    big = json.dumps({"texts": ["ن" * 2000] * 15}).encode()  # over MAX_BODY bytes
+    assert_error(client.post("/v1/entities", content=big, headers={"Content-Type": "application/json"}), 413, "payload_too_large")
+
+    def chunks():  # no Content-Length: the limit applies while reading
+        yield b'{"texts": ["'
+        for _ in range(50):
+            yield b"a" * 1000
+        yield b'"]}'
+
+    assert_error(client.post("/v1/entities", content=chunks(), headers={"Content-Type": "application/json"}), 413, "payload_too_large")
+    assert client.get("/healthz").status_code == 200
+
+
+# ---- concurrency ---------------------------------------------------------------
+def _batch_histogram(metrics_text: str, task: str) -> tuple[float, float]:
+    """(batches of exactly 1 request, all batches) for a task."""
+    ones = float(re.search(rf'kashif_batch_requests_bucket\{{le="1.0",task="{task}"\}} (\S+)', metrics_text).group(1))
+    count = float(re.search(rf'kashif_batch_requests_count\{{task="{task}"\}} (\S+)', metrics_text).group(1))
+    return ones, count
+
+
+def test_64_concurrent_requests_are_correct_and_batched(client, server, arabic_sentences):
+    texts = [f"{arabic_sentences[i]} {arabic_sentences[i + 64]}" for i in range(64)]
+    expected = [client.post("/v1/entities", json={"text": t}).json()["entities"] for t in texts]
+    ones_before, count_before = _batch_histogram(client.get("/metrics").text, "entities")
+
+    async def fire() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        async with httpx.AsyncClient(base_url=server.url, timeout=120, limits=limits) as ac:
+            return await asyncio.gather(*(ac.post("/v1/entities", json={"text": t}) for t in texts))
+
+    responses = asyncio.run(fire())
+    assert [r.status_code for r in responses] == [200] * 64
+    for text, want, response in zip(texts, expected, responses):
+        got = response.json()["entities"]
+        assert_entities_match(text, got)
+        assert [(e["start"], e["end"], e["label"]) for e in got] == [(e["start"], e["end"], e["label"]) for e in want]
+        assert all(abs(a["score"] - b["score"]) < 1e-3 for a, b in zip(got, want))
+
+    metrics = client.get("/metrics").text
+    ones, count = _batch_histogram(metrics, "entities")
+    batches, multi = count - count_before, (count - ones) - (count_before - ones_before)
+    assert multi >= 1, f"no batch coalesced more than one request ({batches:.0f} batches for 64 requests)"
+    assert batches < 64
+    assert re.search(r'kashif_http_requests_total\{method="POST",route="/v1/entities",status="200"\} (\d+)', metrics)
+    assert "kashif_queue_depth" in metrics and "kashif_inference_duration_seconds_bucket" in metrics
+    assert re.search(r'kashif_model_info\{.*task="ner".*\} 1\.0', metrics)
