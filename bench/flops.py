@@ -1,0 +1,161 @@
+"""Section `flops`: the machine's matmul limit (fp32, bf16, int8) and each
+backend's achieved GFLOP/s on the BERT-base shape, as a fraction of it, at
+the batch sizes the server forms."""
+from __future__ import annotations
+
+import time
+from typing import Mapping
+
+from bench.common import BenchOptions, WorkerError, anercorp_sentences, base_ner_model, call_in_subprocess, fresh_onnx_cache, write_result
+
+BATCH_SIZES = (1, 8, 32)
+MATCHED_LIMIT = {"fp32": "fp32", "bf16": "bf16", "int8": "int8"}
+TARGET_FRACTION = 0.60
+
+
+def flops_per_sequence(config: Mapping, length: int, num_labels: int = 9) -> float:
+    """Forward FLOPs of a BERT encoder + token-classification head on one sequence
+    of `length` tokens: 2·(multiply-adds) of the Q/K/V/O projections, the FFN, the
+    attention scores and the weighted sum, and the head. Embedding lookups,
+    softmax, layer norms and GELU are left out (< 1 %)."""
+    h, f, layers, n = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"], length
+    per_layer = 2 * 4 * n * h * h + 2 * 2 * n * h * f + 2 * 2 * n * n * h
+    return float(layers * per_layer + 2 * n * h * num_labels)
+
+
+def measure_matmul(spec: dict) -> dict:
+    """Sustained GFLOP/s of large square matmuls per dtype, on the worker's threads."""
+    import torch
+
+    n, seconds = spec["n"], spec["seconds"]
+    out = {}
+    for name in ("fp32", "bf16", "int8"):
+        try:
+            if name == "int8":
+                a = torch.randint(-128, 127, (n, n), dtype=torch.int8)
+                b = torch.randint(-128, 127, (n, n), dtype=torch.int8)
+                op = lambda: torch._int_mm(a, b)  # noqa: E731
+            else:
+                dtype = torch.float32 if name == "fp32" else torch.bfloat16
+                a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+                op = lambda: a @ b  # noqa: E731
+            op()
+            best, spent = float("inf"), 0.0
+            while spent < seconds:
+                t0 = time.perf_counter()
+                op()
+                dt = time.perf_counter() - t0
+                best, spent = min(best, dt), spent + dt
+            out[name] = 2 * n**3 / best / 1e9
+        except (RuntimeError, NotImplementedError) as err:
+            out[name] = None
+            out[f"{name}_error"] = str(err).splitlines()[0]
+    return out
+
+
+def _median_batch(lengths: list[int], batch: int) -> list[int]:
+    """Indices of `batch` sequences around the median length, as the length-sorted batcher groups them."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    mid = max(0, min(len(order) - batch, len(order) // 2 - batch // 2))
+    return order[mid : mid + batch]
+
+
+def measure_backend_flops(spec: dict) -> dict:
+    import numpy as np
+
+    from model.backends import make_backend
+    from model.loading import load_model
+    from model.text import normalize_word
+
+    loaded = load_model(spec["model"], task="ner")
+    backend = make_backend(loaded, spec["backend"], spec["precision"], "cpu", spec["threads"])
+    tok = loaded.tokenizer
+    words = [[normalize_word(w, loaded.metadata.normalization) or "[UNK]" for w in s] for s in spec["tokens"]]
+    ids = [[tok.cls_token_id, *x, tok.sep_token_id] for x in tok(words, is_split_into_words=True, add_special_tokens=False)["input_ids"]]
+    lengths = [len(x) for x in ids]
+    config = loaded.model.config.to_dict()
+    uses_types = "token_type_ids" in tok.model_input_names
+    rows = []
+    for batch in spec["batch_sizes"]:
+        chosen = _median_batch(lengths, batch)
+        width = max(lengths[i] for i in chosen)
+        input_ids = np.full((len(chosen), width), tok.pad_token_id, dtype=np.int64)
+        mask = np.zeros_like(input_ids)
+        for r, i in enumerate(chosen):
+            input_ids[r, : lengths[i]] = ids[i]
+            mask[r, : lengths[i]] = 1
+        inputs = {"input_ids": input_ids, "attention_mask": mask}
+        if uses_types:
+            inputs["token_type_ids"] = np.zeros_like(input_ids)
+        backend(inputs)
+        calls, spent, best = 0, 0.0, float("inf")
+        while spent < spec["seconds"] or calls < 2:
+            t0 = time.perf_counter()
+            backend(inputs)
+            dt = time.perf_counter() - t0
+            best, spent, calls = min(best, dt), spent + dt, calls + 1
+        flops = len(chosen) * flops_per_sequence(config, width, len(loaded.labels))
+        useful = sum(flops_per_sequence(config, lengths[i], len(loaded.labels)) for i in chosen)
+        rows.append({"batch": len(chosen), "padded_length": width, "seconds_per_batch": best,
+                     "gflops_per_batch": flops / 1e9, "gflop_per_s": flops / best / 1e9,
+                     "useful_gflop_per_s": useful / best / 1e9, "sentences_per_s": len(chosen) / best})
+    return {"rows": rows}
+
+
+def run(opts: BenchOptions) -> dict:
+    from bench.backends import BACKENDS
+    from model.backends.torch_backend import cpu_supports_bf16
+
+    quick = opts.quick
+    limit = call_in_subprocess("bench.flops:measure_matmul", {"n": 2048 if quick else 4096, "seconds": 1.0 if quick else 4.0}, threads=opts.threads)
+    base = base_ner_model(opts)
+    fresh_onnx_cache(base)
+    tokens, _ = anercorp_sentences(opts.anercorp_test)
+    backends = [b for b in BACKENDS if b != ("torch", "bf16") or cpu_supports_bf16()]
+    rows = []
+    for backend, precision in backends:
+        spec = {"model": str(base), "backend": backend, "precision": precision, "threads": opts.threads, "tokens": tokens,
+                "batch_sizes": list(BATCH_SIZES), "seconds": 1.0 if quick else 4.0}
+        try:
+            out = call_in_subprocess("bench.flops:measure_backend_flops", spec, threads=opts.threads)
+        except WorkerError as err:
+            rows.append({"backend": backend, "precision": precision, "error": str(err)})
+            continue
+        matched = limit.get(MATCHED_LIMIT[precision])
+        for r in out["rows"]:
+            r["fraction_of_fp32_limit"] = r["gflop_per_s"] / limit["fp32"] if limit.get("fp32") else None
+            r["fraction_of_matched_limit"] = r["gflop_per_s"] / matched if matched else None
+        rows.append({"backend": backend, "precision": precision, "rows": out["rows"], "peak_rss_mb": out["peak_rss_mb"]})
+        print(f"  flops: {backend} {precision} done", flush=True)
+    payload = {"matmul_limit_gflop_per_s": {k: v for k, v in limit.items() if k != "peak_rss_mb"},
+               "limit_notes": "square matmuls, n=%d, best of repeated runs; int8 = torch._int_mm, a lower bound on what "
+                              "VNNI/AMX int8 kernels reach" % (2048 if quick else 4096),
+               "flop_model": "2·(4·n·h² + 2·n·h·f + 2·n²·h) per layer + head, n = padded length",
+               "batch_sizes": list(BATCH_SIZES), "backends": rows}
+    write_result(opts, "flops", payload)
+    plot(opts, payload)
+    return payload
+
+
+def plot(opts: BenchOptions, payload: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for b in payload["backends"]:
+        if "rows" in b:
+            ax.plot([r["batch"] for r in b["rows"]], [r["gflop_per_s"] for r in b["rows"]], marker="o", label=f"{b['backend']} {b['precision']}")
+    for name, value in payload["matmul_limit_gflop_per_s"].items():
+        if isinstance(value, (int, float)):
+            ax.axhline(value, linestyle="--", linewidth=0.8, color="#888")
+            ax.text(1, value, f" {name} matmul limit", fontsize=7, va="bottom")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch size (sentences around the median length)")
+    ax.set_ylabel("achieved GFLOP/s")
+    ax.set_title("BERT-base shape on the CPU", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(opts.results_dir / "flops.png", dpi=110)
+    plt.close(fig)

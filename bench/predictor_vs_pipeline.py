@@ -1,0 +1,182 @@
+"""Section `predictor`: our Predictor against `transformers.pipeline("token-classification",
+aggregation_strategy="first")` on the ANERcorp test sentences as raw text.
+
+Both sides get the same strings (gold tokens joined by spaces) and the same
+model; each side runs in its own process so its peak RSS is its own. Labels
+are compared per gold token before any speed is compared.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Sequence
+
+from bench.common import BenchOptions, WorkerError, anercorp_sentences, base_ner_model, bundled, call_in_subprocess, fresh_onnx_cache, write_result
+
+DEFAULT_FAST = ("onnx", "int8")
+
+
+@dataclass(frozen=True)
+class Span:
+    """An entity as character offsets, the shape `entities_to_tags` reads."""
+
+    start: int
+    end: int
+    label: str
+
+
+# ---- label agreement ----------------------------------------------------------
+def word_tags(tokens: Sequence[str], entities: Sequence[Sequence]) -> list[str]:
+    """BIO tags over the gold tokens of one sentence from `(start, end, label)` entities."""
+    from training.evaluate import entities_to_tags, join_tokens
+
+    _, spans = join_tokens(tokens)
+    return entities_to_tags(spans, [Span(int(s), int(e), str(label)) for s, e, label in entities])
+
+
+def label_agreement(sentences: Sequence[Sequence[str]], ours: Sequence[Sequence[Sequence]], theirs: Sequence[Sequence[Sequence]]) -> dict:
+    """Share of gold tokens (and of whole sentences) on which two sets of entities give the same tag."""
+    if not (len(sentences) == len(ours) == len(theirs)):
+        raise ValueError("sentences and both entity lists must have the same length")
+    same_words = words = same_sentences = 0
+    for tokens, a, b in zip(sentences, ours, theirs):
+        ta, tb = word_tags(tokens, a), word_tags(tokens, b)
+        agree = sum(x == y for x, y in zip(ta, tb))
+        same_words += agree
+        words += len(tokens)
+        same_sentences += agree == len(tokens)
+    return {"word_agreement": same_words / words if words else 1.0,
+            "sentence_agreement": same_sentences / len(sentences) if sentences else 1.0,
+            "words": words, "sentences": len(sentences)}
+
+
+# ---- the two sides, each in its own process ----------------------------------
+def measure_predictor(spec: dict) -> dict:
+    import time
+
+    from model.predictor import Predictor, PredictorConfig
+
+    t0 = time.perf_counter()
+    config = PredictorConfig(backend=spec["backend"], precision=spec["precision"], threads=spec["threads"],
+                             batch_size=spec.get("batch_size", 32))
+    predictor = Predictor.from_refs(ner_model=spec["model"], config=config, tasks=("ner",))
+    texts = spec["texts"]
+    predictor.entities(texts[:16])  # warm-up: oneDNN kernels, ORT arenas
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    found = predictor.entities(texts)
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "load_seconds": load_s,
+            "entities": [[(e.start, e.end, e.label) for e in doc] for doc in found]}
+
+
+def measure_pipeline(spec: dict) -> dict:
+    import time
+
+    import torch
+    from transformers import pipeline
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    torch.set_num_threads(spec["threads"])
+    t0 = time.perf_counter()
+    pipe = pipeline("token-classification", model=spec["model"], tokenizer=spec["model"], aggregation_strategy="first", device="cpu")
+    texts = spec["texts"]
+    pipe(texts[:16], batch_size=spec["batch_size"])
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        found = pipe(texts, batch_size=spec["batch_size"])
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "load_seconds": load_s,
+            "entities": [[(e["start"], e["end"], e["entity_group"]) for e in doc] for doc in found]}
+
+
+def fastest_backend(opts: BenchOptions) -> tuple[str, str]:
+    """The fastest backend on the base model among those that keep ΔF1 ≤ 0.3 on
+    the bundled model, from this run's backends section when there is one."""
+    path = opts.results_dir / "backends.json"
+    try:
+        data = json.loads(path.read_text())
+        choice = data.get("recommended_default")
+        if choice and data["meta"]["date"] == opts.started:
+            return choice["backend"], choice["precision"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return DEFAULT_FAST
+
+
+def compare_on_model(opts: BenchOptions, name: str, model_dir: str, sentences: list[list[str]], pipeline_batches: Sequence[int]) -> dict:
+    from training.evaluate import join_tokens
+
+    texts = [join_tokens(tokens)[0] for tokens in sentences]
+    words = sum(len(t) for t in sentences)
+    fast = fastest_backend(opts)
+    rows: dict[str, dict] = {}
+    sides = [(f"pipeline (batch {b})", "bench.predictor_vs_pipeline:measure_pipeline", {"batch_size": b}) for b in pipeline_batches]
+    sides += [(f"predictor {backend} {precision}", "bench.predictor_vs_pipeline:measure_predictor", {"backend": backend, "precision": precision})
+              for backend, precision in dict.fromkeys([("torch", "fp32"), fast])]
+    reference = None
+    for label, target, extra in sides:
+        spec = {"model": model_dir, "texts": texts, "threads": opts.threads, "batch_size": 32, **extra}
+        try:
+            out = call_in_subprocess(target, spec, threads=opts.threads, timeout=1800)
+        except WorkerError as err:
+            rows[label] = {"error": str(err)}
+            continue
+        entities = out.pop("entities")
+        if reference is None:
+            reference = entities
+        row = {**extra, "sentences_per_s": len(texts) / out["seconds"], "words_per_s": words / out["seconds"],
+               "seconds": out["seconds"], "load_seconds": out["load_seconds"], "peak_rss_mb": out["peak_rss_mb"],
+               "agreement_with_pipeline": label_agreement(sentences, entities, reference)}
+        rows[label] = row
+    pipelines = [r for k, r in rows.items() if k.startswith("pipeline") and "sentences_per_s" in r]
+    best_pipe = max((r["sentences_per_s"] for r in pipelines), default=None)
+    for key, row in rows.items():
+        if key.startswith("predictor") and best_pipe and "sentences_per_s" in row:
+            row["speedup_vs_best_pipeline"] = row["sentences_per_s"] / best_pipe
+            default_pipe = rows.get(f"pipeline (batch {pipeline_batches[0]})", {})
+            if "sentences_per_s" in default_pipe:
+                row["speedup_vs_default_pipeline"] = row["sentences_per_s"] / default_pipe["sentences_per_s"]
+    return {"model": name, "model_dir": model_dir, "sentences": len(texts), "words": words, "rows": rows}
+
+
+def run(opts: BenchOptions) -> dict:
+    n = opts.extra.get("sentences") or (48 if opts.quick else None)
+    sentences, _ = anercorp_sentences(opts.anercorp_test, n)
+    pipeline_batches = (1,) if opts.quick else (1, 32)
+    models = []
+    base = base_ner_model(opts)
+    fresh_onnx_cache(base)
+    models.append(compare_on_model(opts, "BERT-base shape (random weights)", str(base), sentences, pipeline_batches))
+    notes = []
+    ner = bundled("ner")
+    if ner is None:
+        notes.append("bundled model absent (model/bundled/ner): measured on the BERT-base shape only")
+    else:
+        fresh_onnx_cache(ner)
+        models.append(compare_on_model(opts, "bundled NER model", str(ner), sentences, pipeline_batches))
+    payload = {"models": models, "notes": notes,
+               "words_definition": "words = gold ANERcorp tokens (the text is those tokens joined by spaces)"}
+    write_result(opts, "predictor", payload)
+    plot(opts, payload)
+    return payload
+
+
+def plot(opts: BenchOptions, payload: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(payload["models"]), figsize=(6 * len(payload["models"]), 3.6), squeeze=False)
+    for ax, model in zip(axes[0], payload["models"]):
+        rows = [(k, r["sentences_per_s"]) for k, r in model["rows"].items() if "sentences_per_s" in r]
+        ax.barh([k for k, _ in rows], [v for _, v in rows], color=["#999" if k.startswith("pipeline") else "#2a7" for k, _ in rows])
+        ax.set_xlabel("sentences/s (ANERcorp test)")
+        ax.set_title(model["model"], fontsize=10)
+        ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(opts.results_dir / "predictor.png", dpi=110)
+    plt.close(fig)

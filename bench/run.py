@@ -1,0 +1,107 @@
+"""`python -m bench.run` (`make bench`): run the benchmark sections and write
+`bench/results/<section>.json`, plots and `bench/results/SUMMARY.md`.
+
+Sections: backends, flops, predictor, server, score, gpu (backends runs
+before predictor so that the predictor section can use the fastest backend
+that keeps quality). `--quick` runs small slices for a smoke check.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import shlex
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from bench.common import RESULTS_DIR, BenchOptions, git_commit, machine_info, write_result
+
+SECTIONS = ("backends", "flops", "predictor", "server", "score", "gpu")
+MODULES = {"backends": "bench.backends", "flops": "bench.flops", "predictor": "bench.predictor_vs_pipeline", "server": "bench.server_load"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections (default all: {','.join(SECTIONS)})")
+    p.add_argument("--quick", action="store_true", help="small slices and short durations: a smoke run, not figures to quote")
+    p.add_argument("--data-dir", default=os.environ.get("KASHIF_DATA_DIR", "../shared/data"), help="the shared data directory (KASHIF_DATA_DIR)")
+    p.add_argument("--results-dir", default=str(RESULTS_DIR), help="where JSON, plots and SUMMARY.md go")
+    p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="threads for every measured process (default 2)")
+    p.add_argument("--sentences", type=int, default=None, help="ANERcorp test sentences for the predictor/backends sections (default all; 48/120 with --quick)")
+    p.add_argument("--server-seconds", type=float, default=None, help="seconds per server load level (default 10; 3 with --quick)")
+    return p
+
+
+def _score(opts: BenchOptions) -> dict:
+    """The batch-scoring section lives in bench/score_bench.py (its own owner):
+    `run(opts)` if it defines one, else `main(argv)`."""
+    try:
+        module = importlib.import_module("bench.score_bench")
+    except ModuleNotFoundError as err:
+        if err.name != "bench.score_bench":
+            raise
+        return {"skipped": "bench/score_bench.py is not there"}
+    if hasattr(module, "run"):
+        return module.run(opts) or {}
+    argv = ["--data-dir", str(opts.data_dir), "--results-dir", str(opts.results_dir)] + (["--quick"] if opts.quick else [])
+    return {"exit_code": int(module.main(argv) or 0)}
+
+
+def _gpu(opts: BenchOptions) -> dict:
+    import torch
+
+    if torch.cuda.is_available():
+        status = f"a CUDA device is visible ({torch.cuda.get_device_name(0)}) but no GPU benchmark is scripted in bench/ yet"
+    else:
+        status = "not measured: no GPU lent to this session (torch sees no CUDA device)"
+    payload = {"status": status}
+    write_result(opts, "gpu", payload)
+    return payload
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [s for s in only if s not in SECTIONS]
+    if unknown:
+        print(f"bench: error: unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}", file=sys.stderr)
+        return 2
+    data_dir = Path(args.data_dir).expanduser().resolve()
+    if not (data_dir / "ner" / "anercorp" / "test.txt").is_file():
+        print(f"bench: error: {data_dir}/ner/anercorp/test.txt not found; pass --data-dir or set KASHIF_DATA_DIR", file=sys.stderr)
+        return 2
+    command = "python -m bench.run " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    extra = {k: v for k, v in {"sentences": args.sentences, "server_seconds": args.server_seconds}.items() if v is not None}
+    opts = BenchOptions(data_dir=data_dir, results_dir=Path(args.results_dir), quick=args.quick, threads=args.threads,
+                        command=command.strip(), extra=extra)
+    opts.results_dir.mkdir(parents=True, exist_ok=True)
+    machine = machine_info()
+    (opts.results_dir / "machine.json").write_text(json.dumps(machine, indent=2) + "\n")
+
+    failed = []
+    runners = {**{k: importlib.import_module(m).run for k, m in MODULES.items()}, "score": _score, "gpu": _gpu}
+    for section in SECTIONS:
+        if section not in only:
+            continue
+        t0 = time.perf_counter()
+        print(f"bench: {section} ...", flush=True)
+        try:
+            runners[section](opts)
+            print(f"bench: {section} done in {time.perf_counter() - t0:.0f} s", flush=True)
+        except Exception as err:  # one failed section must not lose the others
+            failed.append(section)
+            traceback.print_exc()
+            print(f"bench: {section} FAILED after {time.perf_counter() - t0:.0f} s: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
+
+    from bench.summary import write_summary
+
+    path = write_summary(opts.results_dir, opts.command, machine, opts.quick, git_commit(), opts.started)
+    print(f"bench: wrote {path}" + (f"; failed sections: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
