@@ -364,7 +364,13 @@ def train(config: TrainConfig) -> dict:
         train_sampling_strategy="group_by_length",
         dataloader_num_workers=config.num_workers,
         report_to="none",
-        ddp_backend=None if torch.cuda.is_available() or not distributed else "gloo",
+        # Without use_cpu, accelerate leaves a CPU-only torchrun job "not distributed"
+        # (gradients and losses come out scaled by the world size).
+        use_cpu=not torch.cuda.is_available(),
+        # transformers 5.24 scales the loss by the world size when averaging token
+        # counts across processes, which doubles dev losses under DDP; plain
+        # per-process means, averaged by DDP, are right.
+        average_tokens_across_devices=False,
         ddp_find_unused_parameters=False if distributed else None,
         save_only_model=False,
         dataloader_pin_memory=torch.cuda.is_available(),
