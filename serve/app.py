@@ -20,7 +20,7 @@ from model.predictor import Predictor
 from serve.batching import MicroBatcher
 from serve.metrics import MetricsMiddleware, ServerMetrics
 from serve.routes import ApiError, api_error_response, open_router, v1_router
-from serve.schemas import error_response
+from serve.schemas import document_limits, error_response
 from serve.security import ApiKeyMiddleware, BodyLimitMiddleware, RequestIdMiddleware, request_id_of
 from serve.settings import ServeSettings
 
@@ -173,6 +173,14 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
 
     app = FastAPI(title="Kashif", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.kashif = state
+    generate_openapi = app.openapi
+
+    def openapi_with_limits() -> dict:
+        if app.openapi_schema is None:
+            document_limits(generate_openapi(), settings.max_items, settings.max_chars)
+        return app.openapi_schema
+
+    app.openapi = openapi_with_limits  # type: ignore[method-assign]
     _install_error_handlers(app)
     app.include_router(open_router)
     # The bearer scheme only documents the keys in OpenAPI; ApiKeyMiddleware enforces them.

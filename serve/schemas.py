@@ -38,8 +38,9 @@ class EntitiesRequest(_Strict):
     """`{"text": ...}` for one document, or `{"texts": [...]}` for several."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_one_of("text", "texts"))
-    text: Text | None = Field(None, description="one document; empty text gives no entities")
-    texts: list[Text] | None = Field(None, description="several documents, answered in order")
+    # Optional but not nullable: a default of None, yet an explicit null is a 422.
+    text: Text = Field(None, description="one document; empty text gives no entities")  # type: ignore[assignment]
+    texts: list[Text] = Field(None, description="several documents, answered in order")  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _one(self) -> "EntitiesRequest":
@@ -47,18 +48,29 @@ class EntitiesRequest(_Strict):
         return self
 
 
+NOT_BLANK = {"pattern": r"\S"}  # documented only; the route answers a blank text with its own 422 message
+
+
 class StanceItem(_Strict):
-    text: Text = Field(description="the text whose stance is asked; must not be empty")
+    text: Text = Field(description="the text whose stance is asked; must not be blank", json_schema_extra=NOT_BLANK)
     target: Text | None = Field(None, description="the claim or target; omitted → the text alone")
 
 
 class StanceRequest(_Strict):
     """`{"text": ..., "target": ...}` for one pair, or `{"items": [{"text", "target"}, ...]}`."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_of("text", "items"))
-    text: Text | None = None
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["text"], "not": {"required": ["items"]}},
+                {"required": ["items"], "not": {"anyOf": [{"required": ["text"]}, {"required": ["target"]}]}},
+            ]
+        },
+    )
+    text: Text = Field(None, description="one text; must not be blank", json_schema_extra=NOT_BLANK)  # type: ignore[assignment]
     target: Text | None = None
-    items: list[StanceItem] | None = None
+    items: list[StanceItem] = Field(None, description="several (text, target) pairs, answered in order")  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _one(self) -> "StanceRequest":
@@ -70,7 +82,7 @@ class StanceRequest(_Strict):
 
 class AnalyzeRequest(_Strict):
     text: Text = Field(description="one document; empty text gives an empty result")
-    targets: list[Text] | None = Field(None, description="claims or targets to judge the text's stance toward")
+    targets: list[Text] = Field(None, description="claims or targets to judge the text's stance toward")  # type: ignore[assignment]
 
 
 # ---- responses --------------------------------------------------------------
@@ -157,6 +169,26 @@ ERROR_RESPONSES: dict[int | str, dict] = {
     503: _error_doc("models still loading, queue full (see Retry-After), or shutting down"),
     504: _error_doc("no result within the request timeout"),
 }
+
+
+def document_limits(openapi: dict, max_items: int, max_chars: int) -> dict:
+    """Write the server's item and length limits into the request schemas of an
+    OpenAPI document (in place). The routes enforce them with a 413."""
+
+    def limit(prop: dict) -> None:
+        if prop.get("type") == "string":
+            prop["maxLength"] = max_chars
+        elif prop.get("type") == "array":
+            prop["maxItems"] = max_items
+            limit(prop.get("items", {}))
+        for option in prop.get("anyOf", []):
+            limit(option)
+
+    for name, component in openapi.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") or name == "StanceItem":
+            for prop in component.get("properties", {}).values():
+                limit(prop)
+    return openapi
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None, request_id: str | None = None) -> JSONResponse:
