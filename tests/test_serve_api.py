@@ -179,7 +179,7 @@ def test_limits(client):
 
     def chunks():  # no Content-Length: the limit applies while reading
         yield b'{"texts": ["'
-        for _ in range(50):
+        for _ in range(MAX_BODY // 1000 + 1):
             yield b"a" * 1000
         yield b'"]}'
 
