@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from urllib.parse import urlencode
 
 import httpx
 import hypothesis
@@ -11,7 +16,7 @@ import schemathesis
 from schemathesis import GenerationMode
 import pytest
 
-from tests.server_fixtures import start_server
+from tests.server_fixtures import REPO, chromium_binary, start_server
 
 MAX_ITEMS, MAX_CHARS = 8, 3000
 MAX_BODY = MAX_ITEMS * MAX_CHARS * 6 + 10_000  # room for any schema-valid body, even with \\u escapes
@@ -249,3 +254,71 @@ def test_fuzz_openapi_no_5xx_and_conforming_responses(server, mode):
         except Exception as err:  # noqa: BLE001 - collect every operation's failure
             failures.append(f"{operation.label}: {err}")
     assert not failures, "\n\n".join(failures)
+
+
+# ---- the demo page in a real browser ---------------------------------------------
+class _Marks(HTMLParser):
+    """Collects the demo page's highlighted entities and stance rows from a DOM dump."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks: list[dict] = []
+        self.stance_cells: list[str] = []
+        self.body_state = None
+        self._in: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "body":
+            self.body_state = attrs.get("data-state")
+        if tag == "mark" and "entity" in (attrs.get("class") or ""):
+            self.marks.append({"label": attrs.get("data-label"), "tip": attrs.get("data-tip"), "style": attrs.get("style", ""), "text": ""})
+            self._in = "mark"
+        elif tag == "td":
+            self.stance_cells.append("")
+            self._in = "td"
+
+    def handle_endtag(self, tag):
+        if tag in ("mark", "td"):
+            self._in = None
+
+    def handle_data(self, data):
+        if self._in == "mark":
+            self.marks[-1]["text"] += data
+        elif self._in == "td":
+            self.stance_cells[-1] += data
+
+
+def _seed_text(limit: int = 700) -> str:
+    seed = sorted((REPO / "seeds").glob("*.txt"))[0].read_text(encoding="utf-8")
+    cut = seed[:limit]
+    return cut[: cut.rfind(" ")] if len(seed) > limit else cut
+
+
+def test_demo_page_highlights_entities_in_headless_chromium(server, client, tmp_path):
+    chromium = chromium_binary()
+    if chromium is None:
+        pytest.skip("needs Debian's 'chromium' (apt-get install chromium); not installed and apt-get could not install it")
+    text, target = _seed_text(), "المكسيك"
+    url = server.url + "/?" + urlencode({"text": text, "targets": target})
+    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=30000", "--window-size=1280,1000"]
+    dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=180)
+    page = _Marks()
+    page.feed(dom.stdout)
+    assert page.body_state == "done", f"the page did not finish: {dom.stdout[-2000:]}\n{dom.stderr[-2000:]}"
+
+    expected = client.post("/v1/analyze", json={"text": text, "targets": [target]}).json()
+    assert page.marks, "no entity highlighted"
+    assert [(m["text"], m["label"]) for m in page.marks] == [(e["text"], e["label"]) for e in expected["entities"]]
+    for mark, entity in zip(page.marks, expected["entities"]):
+        assert mark["tip"] == f"{entity['label']} · {entity['score']:.3f}"  # hover shows label and score
+    colours = {m["label"]: m["style"] for m in page.marks}
+    assert len(set(colours.values())) == len(colours), "one colour per entity type"
+    assert page.stance_cells[0] == target and page.stance_cells[1].startswith(expected["stance"][0]["label"])
+
+    shot = tmp_path / "demo.png"
+    subprocess.run([*base, "--hide-scrollbars", f"--screenshot={shot}", url], capture_output=True, timeout=180)
+    assert shot.exists() and shot.stat().st_size > 10_000
+    if os.environ.get("KASHIF_DEMO_SCREENSHOT"):  # refresh docs/demo.png: KASHIF_DEMO_SCREENSHOT=docs/demo.png
+        shutil.copyfile(shot, REPO / os.environ["KASHIF_DEMO_SCREENSHOT"])
