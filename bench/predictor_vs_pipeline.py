@@ -34,20 +34,46 @@ def word_tags(tokens: Sequence[str], entities: Sequence[Sequence]) -> list[str]:
     return entities_to_tags(spans, [Span(int(s), int(e), str(label)) for s, e, label in entities])
 
 
-def label_agreement(sentences: Sequence[Sequence[str]], ours: Sequence[Sequence[Sequence]], theirs: Sequence[Sequence[Sequence]]) -> dict:
-    """Share of gold tokens (and of whole sentences) on which two sets of entities give the same tag."""
+def label_agreement(sentences: Sequence[Sequence[str]], ours: Sequence[Sequence[Sequence]], theirs: Sequence[Sequence[Sequence]],
+                    identical: Sequence[bool] | None = None) -> dict:
+    """Share of gold tokens (and of whole sentences) on which two sets of entities
+    give the same tag; with `identical`, also over the sentences marked True only."""
     if not (len(sentences) == len(ours) == len(theirs)):
         raise ValueError("sentences and both entity lists must have the same length")
-    same_words = words = same_sentences = 0
-    for tokens, a, b in zip(sentences, ours, theirs):
+    identical = list(identical) if identical is not None else [True] * len(sentences)
+    counts = {"all": [0, 0, 0, 0], "identical": [0, 0, 0, 0]}  # same words, words, same sentences, sentences
+    for tokens, a, b, same_input in zip(sentences, ours, theirs, identical):
         ta, tb = word_tags(tokens, a), word_tags(tokens, b)
         agree = sum(x == y for x, y in zip(ta, tb))
-        same_words += agree
-        words += len(tokens)
-        same_sentences += agree == len(tokens)
-    return {"word_agreement": same_words / words if words else 1.0,
-            "sentence_agreement": same_sentences / len(sentences) if sentences else 1.0,
-            "words": words, "sentences": len(sentences)}
+        for key in ("all", "identical") if same_input else ("all",):
+            c = counts[key]
+            c[0], c[1], c[2], c[3] = c[0] + agree, c[1] + len(tokens), c[2] + (agree == len(tokens)), c[3] + 1
+    (sw, w, ss, s), (isw, iw, iss, i_s) = counts["all"], counts["identical"]
+    return {"word_agreement": sw / w if w else 1.0, "sentence_agreement": ss / s if s else 1.0, "words": w, "sentences": s,
+            "identical_input_word_agreement": isw / iw if iw else None, "identical_input_sentences": i_s}
+
+
+def identical_inputs(model_dir: str, texts: Sequence[str]) -> list[bool]:
+    """Per text: does the model see the same word pieces in one piece from both sides?
+    The Predictor splits sentences, splits letters from digits (`و6` → `و` `6`)
+    and applies the model's normalisation (e.g. drops diacritics) before the
+    tokenizer; the pipeline feeds the raw string. Where that changes the pieces,
+    a random-weight model's labels change for the whole sentence."""
+    from transformers import AutoTokenizer
+
+    from model.metadata import ModelMetadata
+    from model.text import Normalization, normalize_word, split_sentences, split_words
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    meta = ModelMetadata.load(model_dir)
+    norm = meta.normalization if meta else Normalization()
+    out = []
+    for text in texts:
+        words = [normalize_word(text[s:e], norm) or "[UNK]" for s, e in split_words(text)]
+        ours = tok(words, is_split_into_words=True, add_special_tokens=False)["input_ids"]
+        theirs = tok(text, add_special_tokens=False)["input_ids"]
+        out.append(ours == theirs and len(split_sentences(text)) <= 1)
+    return out
 
 
 # ---- the two sides, each in its own process ----------------------------------
@@ -112,6 +138,7 @@ def compare_on_model(opts: BenchOptions, name: str, model_dir: str, sentences: l
     texts = [join_tokens(tokens)[0] for tokens in sentences]
     words = sum(len(t) for t in sentences)
     fast = fastest_backend(opts)
+    identical = identical_inputs(model_dir, texts)
     rows: dict[str, dict] = {}
     sides = [(f"pipeline (batch {b})", "bench.predictor_vs_pipeline:measure_pipeline", {"batch_size": b}) for b in pipeline_batches]
     sides += [(f"predictor {backend} {precision}", "bench.predictor_vs_pipeline:measure_predictor", {"backend": backend, "precision": precision})
@@ -129,7 +156,7 @@ def compare_on_model(opts: BenchOptions, name: str, model_dir: str, sentences: l
             reference = entities
         row = {**extra, "sentences_per_s": len(texts) / out["seconds"], "words_per_s": words / out["seconds"],
                "seconds": out["seconds"], "load_seconds": out["load_seconds"], "peak_rss_mb": out["peak_rss_mb"],
-               "agreement_with_pipeline": label_agreement(sentences, entities, reference)}
+               "agreement_with_pipeline": label_agreement(sentences, entities, reference, identical)}
         rows[label] = row
     pipelines = [r for k, r in rows.items() if k.startswith("pipeline") and "sentences_per_s" in r]
     best_pipe = max((r["sentences_per_s"] for r in pipelines), default=None)
@@ -139,7 +166,8 @@ def compare_on_model(opts: BenchOptions, name: str, model_dir: str, sentences: l
             default_pipe = rows.get(f"pipeline (batch {pipeline_batches[0]})", {})
             if "sentences_per_s" in default_pipe:
                 row["speedup_vs_default_pipeline"] = row["sentences_per_s"] / default_pipe["sentences_per_s"]
-    return {"model": name, "model_dir": model_dir, "sentences": len(texts), "words": words, "rows": rows}
+    return {"model": name, "model_dir": model_dir, "sentences": len(texts), "words": words, "rows": rows,
+            "identical_input_sentences": sum(identical)}
 
 
 def run(opts: BenchOptions) -> dict:
