@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -87,7 +88,9 @@ def run_train(argv: list[str]) -> int:
         file_values = load_config_file(config_path) if config_path else {}
         config = build_config(file_values, values)
         configure_logging()
-        results = train(config)
+        # The Trainer prints its progress and log lines to stdout; keep stdout for the result.
+        with contextlib.redirect_stdout(sys.stderr):
+            results = train(config)
     except (ConfigError, DataError, TrainError, TagMapError, ModelLoadError) as err:
         return _fail(str(err))
     except Exception as err:  # noqa: BLE001 - one line, not a traceback
