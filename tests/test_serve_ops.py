@@ -1,0 +1,174 @@
+"""Operations of a real `kashif serve`: API keys, CORS, a missing model, CLI errors,
+overload back-pressure and graceful SIGTERM."""
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.server_fixtures import kashif_command, server_env, start_server
+
+KEYS = ("env-key-1", "env-key-2")
+FILE_KEY = "file-key-3"
+ORIGIN = "https://app.example.org"
+
+
+# ---- API keys, CORS, a server with only an NER model ----------------------------
+@pytest.fixture(scope="module")
+def secured(tiny_ner_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serve-auth")
+    key_file = tmp / "keys.txt"
+    key_file.write_text(f"# one key per line\n\n{FILE_KEY}\n", encoding="utf-8")
+    srv = start_server(
+        ["--ner-model", str(tiny_ner_dir)], "--api-key-file", str(key_file), "--cors-origins", ORIGIN,
+        log_dir=tmp, env={"KASHIF_API_KEYS": ",".join(KEYS)},
+    )
+    yield srv
+    assert srv.stop() == 0
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_v1_needs_a_key_and_health_stays_open(secured):
+    with httpx.Client(base_url=secured.url, timeout=30) as c:
+        for path, body in (("/v1/models", None), ("/v1/entities", {"text": "محمد في القاهرة"})):
+            send = (lambda **kw: c.get(path, **kw)) if body is None else (lambda **kw: c.post(path, json=body, **kw))
+            missing = send()
+            assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+            assert missing.json()["error"]["code"] == "unauthorized"
+            assert send(headers=_bearer("wrong-key")).status_code == 401
+            assert send(headers={"Authorization": KEYS[0]}).status_code == 401  # no scheme
+            for key in (*KEYS, FILE_KEY):
+                assert send(headers=_bearer(key)).status_code == 200
+        # unauthenticated garbage is refused before it is parsed
+        assert c.post("/v1/entities", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 401
+        for open_path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/"):
+            assert c.get(open_path).status_code == 200, open_path
+        spec = c.get("/openapi.json").json()
+        assert any(s.get("type") == "http" and s.get("scheme") == "bearer" for s in spec["components"]["securitySchemes"].values())
+    log = secured.log()
+    for key in (*KEYS, FILE_KEY, "wrong-key"):
+        assert key not in log, "key material must never be logged"
+    assert "POST /v1/entities 401" in log
+
+
+def test_cors_only_for_configured_origins(secured):
+    with httpx.Client(base_url=secured.url, timeout=30) as c:
+        preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
+        allowed = c.options("/v1/entities", headers={"Origin": ORIGIN, **preflight})
+        assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == ORIGIN
+        refused = c.options("/v1/entities", headers={"Origin": "https://evil.example", **preflight})
+        assert "access-control-allow-origin" not in refused.headers
+        simple = c.post("/v1/entities", json={"text": "نص"}, headers={"Origin": ORIGIN, **_bearer(FILE_KEY)})
+        assert simple.headers["access-control-allow-origin"] == ORIGIN
+
+
+def test_missing_stance_model_is_a_clear_404(secured):
+    with httpx.Client(base_url=secured.url, timeout=30, headers=_bearer(KEYS[1])) as c:
+        assert c.get("/readyz").json()["models"] == ["ner"]
+        for response in (
+            c.post("/v1/stance", json={"text": "نص", "target": "هدف"}),
+            c.post("/v1/analyze", json={"text": "نص", "targets": ["هدف"]}),
+        ):
+            assert response.status_code == 404
+            error = response.json()["error"]
+            assert error["code"] == "model_not_loaded" and "--stance-model" in error["message"]
+        plain = c.post("/v1/analyze", json={"text": "زار محمد القاهرة"})
+        assert plain.status_code == 200 and plain.json()["stance"] == []
+        assert [m["task"] for m in c.get("/v1/models").json()["models"]] == ["ner"]
+
+
+# ---- CLI errors ------------------------------------------------------------------------
+def _serve(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([*kashif_command(), "serve", *args, "--port", "0"], env=server_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def test_cli_bad_model_path_and_key_file_fail_in_one_line(tmp_path):
+    missing = _serve("--model", str(tmp_path / "nope"))
+    assert missing.returncode == 2
+    assert missing.stderr.strip().count("\n") == 0 and "no such bundle directory" in missing.stderr
+    no_keys = tmp_path / "empty.txt"
+    no_keys.write_text("# nothing\n")
+    bad_keys = _serve("--ner-model", str(tmp_path), "--api-key-file", str(no_keys))
+    assert bad_keys.returncode == 2 and "holds no key" in bad_keys.stderr and "Traceback" not in bad_keys.stderr
+    bad_limit = _serve("--max-items", "0")
+    assert bad_limit.returncode == 2 and "max-items must be at least 1" in bad_limit.stderr
+
+
+def test_cli_model_that_fails_to_load_exits_nonzero(tmp_path):
+    (tmp_path / "bundle" / "ner").mkdir(parents=True)  # a bundle whose ner/ has no model in it
+    result = _serve("--model", str(tmp_path / "bundle"))
+    assert result.returncode == 1
+    assert "the models could not be loaded" in result.stderr and "config.json is missing" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# ---- overload and graceful shutdown (one server; the SIGTERM test ends it) -----------------
+@pytest.fixture(scope="module")
+def small_queue(tiny_bundle_dir, tmp_path_factory):
+    srv = start_server(
+        ["--model", str(tiny_bundle_dir)], "--max-queue", "4", "--max-batch-units", "4",
+        log_dir=tmp_path_factory.mktemp("serve-overload"),
+    )
+    yield srv
+    srv.stop(signal.SIGKILL)
+
+
+def _heavy_texts(arabic_sentences: list[str], n: int, chars: int = 1500) -> list[str]:
+    joined = " ".join(arabic_sentences)
+    return [joined[i * 97 : i * 97 + chars] for i in range(n)]
+
+
+def test_overload_gets_503_with_retry_after_then_recovers(small_queue, arabic_sentences):
+    texts = _heavy_texts(arabic_sentences, 4)
+
+    async def burst() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        async with httpx.AsyncClient(base_url=small_queue.url, timeout=120, limits=limits) as ac:
+            return await asyncio.gather(*(ac.post("/v1/entities", json={"texts": texts}) for _ in range(64)))
+
+    responses = asyncio.run(burst())
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {200, 503}, statuses
+    overloaded = [r for r in responses if r.status_code == 503]
+    assert overloaded, "a burst of 64 against a queue of 4 must be refused in part"
+    assert all(r.json()["error"]["code"] == "overloaded" and int(r.headers["retry-after"]) >= 1 for r in overloaded)
+    assert statuses.count(200) >= 4
+
+    with httpx.Client(base_url=small_queue.url, timeout=60) as c:
+        after = c.post("/v1/entities", json={"texts": texts})
+        assert after.status_code == 200 and len(after.json()["results"]) == 4
+        metrics = c.get("/metrics").text
+        assert 'kashif_rejected_requests_total{task="entities"}' in metrics
+        assert "kashif_queue_depth 0.0" in metrics
+
+
+def test_sigterm_finishes_in_flight_requests_and_exits_0(small_queue, arabic_sentences):
+    texts = _heavy_texts(arabic_sentences, 4, chars=20_000)  # about a second of inference each
+    results: list[tuple[int, float]] = []
+
+    def call() -> None:
+        with httpx.Client(base_url=small_queue.url, timeout=120) as c:
+            response = c.post("/v1/entities", json={"texts": texts})
+            results.append((response.status_code, time.monotonic()))
+
+    threads = [threading.Thread(target=call) for _ in range(4)]  # within the queue bound of 4
+    for t in threads:
+        t.start()
+    time.sleep(0.3)  # let the requests reach the server
+    terminated_at = time.monotonic()
+    small_queue.proc.send_signal(signal.SIGTERM)
+    for t in threads:
+        t.join(120)
+    assert small_queue.proc.wait(60) == 0
+    assert [status for status, _ in results] == [200] * 4
+    assert any(done > terminated_at for _, done in results), "no request was still in flight at SIGTERM"
+    log = small_queue.log()
+    assert "Shutting down" in log and "inference stopped" in log
