@@ -33,3 +33,9 @@ lock: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Rebuild model/bundled/ from ../shared/data: pretrain → fine-tune 3 seeds → evaluate → bundle (hours on 2 CPU cores).
+.PHONY: bundled-model
+bundled-model: install
+	$(BIN)/pip install -q -c constraints.txt -e '.[pretrain]'
+	KASHIF_DATA_DIR=$(DATA_DIR) $(BIN)/python bench/recipes/bundled_model.py $(RECIPE_ARGS)

@@ -161,6 +161,8 @@ def test_skipgram_embedding_init(tmp_path):
                           *TINY]) == 0
     report = json.loads((out / "pretrain.json").read_text(encoding="utf-8"))
     assert report["skipgram_pieces"] > 100
+    snapshot = json.loads((init / "pretrain.json").read_text(encoding="utf-8"))
+    assert snapshot["mlm"]["tokens_seen"] == 0 and "skipgram" in snapshot["timings_s"]
     model = AutoModelForMaskedLM.from_pretrained(init)
     tok = AutoTokenizer.from_pretrained(init)
     emb = model.bert.embeddings.word_embeddings.weight.detach()

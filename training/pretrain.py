@@ -598,6 +598,11 @@ def run(cfg: PretrainConfig) -> dict:
     if cfg.save_init and not resuming:
         model.save_pretrained(cfg.save_init)
         tokenizer.save_pretrained(cfg.save_init)
+        snapshot = {**report, "snapshot": "initialised encoder, before masked-LM",
+                    "mlm": {"steps": 0, "tokens_seen": 0, "mlm_minutes": 0.0},
+                    "timings_s": state.get("timings", {}), "threads": torch.get_num_threads()}
+        (Path(cfg.save_init) / "pretrain.json").write_text(
+            json.dumps(snapshot, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
     _log(f"MLM: {report['parameters']:,} parameters, batch {cfg.batch_size}×{cfg.max_length}")
     report["mlm"] = train_mlm(model, blocks, cfg, tokenizer, work)
