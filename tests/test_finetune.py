@@ -201,3 +201,59 @@ def test_train_cli_errors_are_one_line(tmp_path, tiny_encoder_dir, capsys, extra
     assert code == 2
     assert message in err, err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_long_sentences_are_chunked_and_scored_whole(tmp_path, tiny_encoder_dir):
+    """Sentences longer than --max-length are split at word boundaries for the model,
+    and dev scoring puts each sentence's chunks back together in order."""
+    from transformers import AutoTokenizer
+
+    from model.text import Normalization
+    from training.data import load_ner
+    from training.finetune import IGNORE, encode_ner
+
+    lines = (FIX / "ner_dev.txt").read_text(encoding="utf-8").split("\n\n")
+    long_dev = tmp_path / "long_dev.txt"
+    # Sentences of 1 to 4 fixture sentences each: varied lengths, several over 16 pieces.
+    groups, i, size = [], 0, 1
+    while i < len(lines):
+        groups.append("\n".join(x.strip("\n") for x in lines[i : i + size] if x.strip()))
+        i, size = i + size, size % 4 + 1
+    long_dev.write_text("\n\n".join(g for g in groups if g) + "\n", encoding="utf-8")
+    dev = load_ner(long_dev)
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_encoder_dir)
+    labels = ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PERS", "I-PERS"]
+    encoded = encode_ner(dev, tokenizer, {l: i for i, l in enumerate(labels)}, Normalization(), 16)
+    assert len(encoded) > len(dev)
+    assert max(len(ids) for ids in encoded["input_ids"]) <= 16
+    for k, tags in enumerate(dev["tags"]):
+        rows = [r for r, s in enumerate(encoded["sentence"]) if s == k]
+        assert rows == list(range(rows[0], rows[0] + len(rows)))
+        first_pieces = [labels[x] for r in rows for x in encoded[r]["labels"] if x != IGNORE]
+        assert first_pieces == tags
+
+    output = tmp_path / "chunked"
+    train(tiny_config("ner", tiny_encoder_dir, output, dev=str(long_dev), max_steps=2, max_length=16))
+    meta = json.loads((output / "kashif.json").read_text())
+    assert meta["metrics"]["dev"]["support"] == 31  # every gold entity of the dev fixture, none split or merged
+
+
+def test_dev_rows_are_scored_in_dataset_order(tmp_path, tiny_encoder_dir):
+    """transformers 5 length-groups eval batches too under group_by_length; ours keep order,
+    which joining a long sentence's chunks relies on."""
+    from datasets import Dataset
+    from transformers import AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification, TrainingArguments
+
+    from training.finetune import _trainer_class
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_encoder_dir)
+    lengths = [3, 9, 5, 12, 4, 7, 2, 10]
+    rows = Dataset.from_dict({"input_ids": [[5] * n for n in lengths], "labels": [[0] * n for n in lengths]})
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_eval_batch_size=2, train_sampling_strategy="group_by_length",
+                             report_to="none", use_cpu=True)
+    model = AutoModelForTokenClassification.from_pretrained(tiny_encoder_dir, num_labels=2)
+    trainer = _trainer_class()(model=model, args=args, data_collator=DataCollatorForTokenClassification(tokenizer),
+                               processing_class=tokenizer)
+    seen = [int(mask.sum()) for batch in trainer.get_eval_dataloader(rows) for mask in batch["attention_mask"]]
+    assert seen == lengths

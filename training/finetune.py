@@ -210,9 +210,11 @@ def _ner_compute_metrics(labels: list[str], sentence_of_row: list[int]):
         preds, gold = eval_pred.predictions, eval_pred.label_ids
         y_true: dict[int, list[str]] = {}
         y_pred: dict[int, list[str]] = {}
+        if len(gold) != len(sentence_of_row):
+            raise RuntimeError(f"{len(gold)} predicted rows for {len(sentence_of_row)} encoded rows")
         for row, (p_row, g_row) in enumerate(zip(preds, gold)):
             mask = g_row != IGNORE
-            sent = sentence_of_row[row] if row < len(sentence_of_row) else row
+            sent = sentence_of_row[row]
             y_true.setdefault(sent, []).extend(labels[i] for i in g_row[mask])
             y_pred.setdefault(sent, []).extend(labels[i] for i in p_row[mask])
         order = sorted(y_true)
@@ -280,6 +282,23 @@ def class_weights(dataset, n_labels: int):
 # ------------------------------------------------------------------ run
 
 
+def _trainer_class():
+    from torch.utils.data import SequentialSampler
+    from transformers import Trainer
+
+    class SequentialEvalTrainer(Trainer):
+        """With `group_by_length`, transformers 5 also length-groups (shuffles) the
+        eval rows; NER dev scores join a long sentence's chunks by row order, so
+        evaluation keeps the dataset order (DDP shards it in order by default)."""
+
+        def _get_eval_sampler(self, eval_dataset):
+            if eval_dataset is None:
+                return None
+            return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
+
+    return SequentialEvalTrainer
+
+
 def _rank() -> int:
     return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) or 0)
 
@@ -299,7 +318,6 @@ def train(config: TrainConfig) -> dict:
         DataCollatorForTokenClassification,
         DataCollatorWithPadding,
         EarlyStoppingCallback,
-        Trainer,
         TrainingArguments,
         set_seed,
     )
@@ -375,11 +393,12 @@ def train(config: TrainConfig) -> dict:
         save_only_model=False,
         dataloader_pin_memory=torch.cuda.is_available(),
     )
+    _SequentialEvalTrainer = _trainer_class()
     compute = metrics_fn(dev_set)
     callbacks = [EarlyStoppingCallback(early_stopping_patience=config.early_stopping)] if config.early_stopping and dev_set is not None else []
     weights = class_weights(train_set, len(data.labels)) if config.class_weights else None
     train_set_model = train_set.remove_columns([c for c in ("sentence",) if c in train_set.column_names])
-    trainer = Trainer(
+    trainer = _SequentialEvalTrainer(
         model=model,
         args=args,
         data_collator=collator,
