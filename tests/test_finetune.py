@@ -257,3 +257,15 @@ def test_dev_rows_are_scored_in_dataset_order(tmp_path, tiny_encoder_dir):
                                processing_class=tokenizer)
     seen = [int(mask.sum()) for batch in trainer.get_eval_dataloader(rows) for mask in batch["attention_mask"]]
     assert seen == lengths
+
+
+def test_early_stopping_on_dev_f1(tmp_path, tiny_encoder_dir):
+    output = tmp_path / "early"
+    # A learning rate too small to change the dev F1: the second evaluation brings no gain.
+    config = tiny_config("ner", tiny_encoder_dir, output, dev=str(FIX / "ner_dev.txt"), max_steps=40,
+                         learning_rate=1e-9, eval_steps=2, save_steps=3, early_stopping=1)
+    train(config)
+    record = json.loads((output / "training_config.json").read_text())
+    assert record["effective"]["global_step"] == 4
+    meta = json.loads((output / "kashif.json").read_text())
+    assert meta["extra"]["training"]["best_checkpoint"].endswith("checkpoint-2")

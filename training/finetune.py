@@ -352,6 +352,10 @@ def train(config: TrainConfig) -> dict:
     )
     strategy = "steps" if config.eval_steps else "epoch"
     save_strategy = "steps" if (config.save_steps or config.eval_steps) else "epoch"
+    save_steps = config.save_steps or config.eval_steps or 500
+    if config.early_stopping and dev_set is not None:
+        # Keeping the best checkpoint needs a checkpoint at every evaluation.
+        save_strategy, save_steps = strategy, config.eval_steps or save_steps
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     args = TrainingArguments(
         output_dir=str(output / CHECKPOINT_DIR),
@@ -371,7 +375,7 @@ def train(config: TrainConfig) -> dict:
         eval_strategy=strategy if dev_set is not None else "no",
         eval_steps=config.eval_steps,
         save_strategy=save_strategy,
-        save_steps=config.save_steps or config.eval_steps or 500,
+        save_steps=save_steps,
         save_total_limit=config.save_total_limit,
         load_best_model_at_end=bool(config.early_stopping) and dev_set is not None,
         metric_for_best_model=best_metric if dev_set is not None else None,
