@@ -20,6 +20,7 @@ class ServerMetrics:
         self.batch_requests = Histogram("kashif_batch_requests", "Requests coalesced into one inference call", ["task"], buckets=BATCH_BUCKETS, registry=r)
         self.batch_units = Histogram("kashif_batch_units", "Texts (entities) or pairs (stance) in one inference call", ["task"], buckets=BATCH_BUCKETS, registry=r)
         self.inference_seconds = Histogram("kashif_inference_duration_seconds", "Time of one inference call", ["task"], buckets=LATENCY_BUCKETS, registry=r)
+        self.in_flight = Gauge("kashif_http_requests_in_flight", "HTTP requests being answered", registry=r)
         self.queue_depth = Gauge("kashif_queue_depth", "Requests waiting for inference", registry=r)
         self.rejected = Counter("kashif_rejected_requests", "Requests refused with 503 because the queue was full", ["task"], registry=r)
         self.ready = Gauge("kashif_ready", "1 once the models are loaded and warmed up", registry=r)
@@ -74,9 +75,11 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
+        self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_with_status)
         finally:
+            self.metrics.in_flight.dec()
             method = scope["method"] if scope["method"] in _METHODS else "other"
             route = self._route(scope)
             self.metrics.requests.labels(route, method, str(status)).inc()

@@ -1,8 +1,12 @@
 """Operations of a real `kashif serve`: API keys, CORS, a missing model, CLI errors,
-overload back-pressure and graceful SIGTERM."""
+overload back-pressure and graceful SIGTERM.
+
+One server for the module (NER only, keys, CORS, a queue of 4); the SIGTERM
+test ends it, so it comes last."""
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import subprocess
 import threading
@@ -18,26 +22,28 @@ FILE_KEY = "file-key-3"
 ORIGIN = "https://app.example.org"
 
 
-# ---- API keys, CORS, a server with only an NER model ----------------------------
 @pytest.fixture(scope="module")
-def secured(tiny_ner_dir, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("serve-auth")
+def ops_server(tiny_ner_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serve-ops")
     key_file = tmp / "keys.txt"
     key_file.write_text(f"# one key per line\n\n{FILE_KEY}\n", encoding="utf-8")
     srv = start_server(
         ["--ner-model", str(tiny_ner_dir)], "--api-key-file", str(key_file), "--cors-origins", ORIGIN,
+        "--max-queue", "4", "--max-batch-units", "4",
         log_dir=tmp, env={"KASHIF_API_KEYS": ",".join(KEYS)},
     )
     yield srv
-    assert srv.stop() == 0
+    srv.stop(signal.SIGKILL)  # normally already stopped by the SIGTERM test
 
+
+# ---- API keys, CORS, a server with only an NER model ----------------------------
 
 def _bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def test_v1_needs_a_key_and_health_stays_open(secured):
-    with httpx.Client(base_url=secured.url, timeout=30) as c:
+def test_v1_needs_a_key_and_health_stays_open(ops_server):
+    with httpx.Client(base_url=ops_server.url, timeout=30) as c:
         for path, body in (("/v1/models", None), ("/v1/entities", {"text": "محمد في القاهرة"})):
             send = (lambda **kw: c.get(path, **kw)) if body is None else (lambda **kw: c.post(path, json=body, **kw))
             missing = send()
@@ -53,14 +59,14 @@ def test_v1_needs_a_key_and_health_stays_open(secured):
             assert c.get(open_path).status_code == 200, open_path
         spec = c.get("/openapi.json").json()
         assert any(s.get("type") == "http" and s.get("scheme") == "bearer" for s in spec["components"]["securitySchemes"].values())
-    log = secured.log()
+    log = ops_server.log()
     for key in (*KEYS, FILE_KEY, "wrong-key"):
         assert key not in log, "key material must never be logged"
     assert "POST /v1/entities 401" in log
 
 
-def test_cors_only_for_configured_origins(secured):
-    with httpx.Client(base_url=secured.url, timeout=30) as c:
+def test_cors_only_for_configured_origins(ops_server):
+    with httpx.Client(base_url=ops_server.url, timeout=30) as c:
         preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
         allowed = c.options("/v1/entities", headers={"Origin": ORIGIN, **preflight})
         assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == ORIGIN
@@ -70,8 +76,8 @@ def test_cors_only_for_configured_origins(secured):
         assert simple.headers["access-control-allow-origin"] == ORIGIN
 
 
-def test_missing_stance_model_is_a_clear_404(secured):
-    with httpx.Client(base_url=secured.url, timeout=30, headers=_bearer(KEYS[1])) as c:
+def test_missing_stance_model_is_a_clear_404(ops_server):
+    with httpx.Client(base_url=ops_server.url, timeout=30, headers=_bearer(KEYS[1])) as c:
         assert c.get("/readyz").json()["models"] == ["ner"]
         for response in (
             c.post("/v1/stance", json={"text": "نص", "target": "هدف"}),
@@ -110,28 +116,19 @@ def test_cli_model_that_fails_to_load_exits_nonzero(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-# ---- overload and graceful shutdown (one server; the SIGTERM test ends it) -----------------
-@pytest.fixture(scope="module")
-def small_queue(tiny_bundle_dir, tmp_path_factory):
-    srv = start_server(
-        ["--model", str(tiny_bundle_dir)], "--max-queue", "4", "--max-batch-units", "4",
-        log_dir=tmp_path_factory.mktemp("serve-overload"),
-    )
-    yield srv
-    srv.stop(signal.SIGKILL)
-
+# ---- overload and graceful shutdown (the SIGTERM test ends the server) -----------------
 
 def _heavy_texts(arabic_sentences: list[str], n: int, chars: int = 1500) -> list[str]:
     joined = " ".join(arabic_sentences)
     return [joined[i * 97 : i * 97 + chars] for i in range(n)]
 
 
-def test_overload_gets_503_with_retry_after_then_recovers(small_queue, arabic_sentences):
+def test_overload_gets_503_with_retry_after_then_recovers(ops_server, arabic_sentences):
     texts = _heavy_texts(arabic_sentences, 4)
 
     async def burst() -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-        async with httpx.AsyncClient(base_url=small_queue.url, timeout=120, limits=limits) as ac:
+        async with httpx.AsyncClient(base_url=ops_server.url, timeout=120, limits=limits, headers=_bearer(FILE_KEY)) as ac:
             return await asyncio.gather(*(ac.post("/v1/entities", json={"texts": texts}) for _ in range(64)))
 
     responses = asyncio.run(burst())
@@ -142,7 +139,7 @@ def test_overload_gets_503_with_retry_after_then_recovers(small_queue, arabic_se
     assert all(r.json()["error"]["code"] == "overloaded" and int(r.headers["retry-after"]) >= 1 for r in overloaded)
     assert statuses.count(200) >= 4
 
-    with httpx.Client(base_url=small_queue.url, timeout=60) as c:
+    with httpx.Client(base_url=ops_server.url, timeout=60, headers=_bearer(FILE_KEY)) as c:
         after = c.post("/v1/entities", json={"texts": texts})
         assert after.status_code == 200 and len(after.json()["results"]) == 4
         metrics = c.get("/metrics").text
@@ -150,25 +147,32 @@ def test_overload_gets_503_with_retry_after_then_recovers(small_queue, arabic_se
         assert "kashif_queue_depth 0.0" in metrics
 
 
-def test_sigterm_finishes_in_flight_requests_and_exits_0(small_queue, arabic_sentences):
-    texts = _heavy_texts(arabic_sentences, 4, chars=20_000)  # about a second of inference each
-    results: list[tuple[int, float]] = []
+def _in_flight(client: httpx.Client) -> float:
+    metrics = client.get("/metrics").text
+    return float(re.search(r"^kashif_http_requests_in_flight (\S+)$", metrics, re.M).group(1))
+
+
+def test_sigterm_finishes_in_flight_requests_and_exits_0(ops_server, arabic_sentences):
+    texts = _heavy_texts(arabic_sentences, 8, chars=20_000)  # seconds of inference per request
+    results: list[int] = []
 
     def call() -> None:
-        with httpx.Client(base_url=small_queue.url, timeout=120) as c:
-            response = c.post("/v1/entities", json={"texts": texts})
-            results.append((response.status_code, time.monotonic()))
+        with httpx.Client(base_url=ops_server.url, timeout=180, headers=_bearer(KEYS[0])) as c:
+            results.append(c.post("/v1/entities", json={"texts": texts}).status_code)
 
     threads = [threading.Thread(target=call) for _ in range(4)]  # within the queue bound of 4
     for t in threads:
         t.start()
-    time.sleep(0.3)  # let the requests reach the server
-    terminated_at = time.monotonic()
-    small_queue.proc.send_signal(signal.SIGTERM)
+    with httpx.Client(base_url=ops_server.url, timeout=30) as probe:
+        deadline = time.monotonic() + 60
+        while _in_flight(probe) < 5 and time.monotonic() < deadline:  # 4 requests + this probe
+            time.sleep(0.05)
+        assert _in_flight(probe) >= 5, "the requests never reached the server"
+    ops_server.proc.send_signal(signal.SIGTERM)
     for t in threads:
-        t.join(120)
-    assert small_queue.proc.wait(60) == 0
-    assert [status for status, _ in results] == [200] * 4
-    assert any(done > terminated_at for _, done in results), "no request was still in flight at SIGTERM"
-    log = small_queue.log()
+        t.join(180)
+    assert ops_server.proc.wait(60) == 0
+    assert results == [200] * 4
+    log = ops_server.log()
     assert "Shutting down" in log and "inference stopped" in log
+    assert log.index("Shutting down") < log.rindex("POST /v1/entities 200"), "requests finished after SIGTERM"
