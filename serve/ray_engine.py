@@ -20,7 +20,7 @@ import os
 from typing import TYPE_CHECKING, Any, Iterator
 
 from serve.readers import parse_json_line
-from serve.scoring import FieldSpec, ModelSpec, Outcome, score_rows
+from serve.scoring import EngineError, FieldSpec, ModelSpec, Outcome, score_rows
 
 if TYPE_CHECKING:
     from serve.score import Job
@@ -48,6 +48,23 @@ class RayScorer:
         outcomes = score_rows(self.predictor, self._rows(batch), self.fields)
         encoded = [json.dumps({"id": o.id, "result": o.result, "error": o.error}, ensure_ascii=False, default=str) for o in outcomes]
         return pa.table({"outcome": pa.array(encoded, type=pa.string())})
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [l for l in str(err).strip().splitlines() if l.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def _root_cause(err: BaseException) -> BaseException:
+    """Ray's task errors carry the actor's own exception as `cause`."""
+    seen = set()
+    while id(err) not in seen:
+        seen.add(id(err))
+        nxt = getattr(err, "cause", None) or err.__cause__
+        if not isinstance(nxt, BaseException):
+            break
+        err = nxt
+    return err
 
 
 def _read(ray, paths: list[str], fmt: str, fields: FieldSpec):
@@ -118,16 +135,20 @@ def ray_outcomes(job: "Job", skip: int, chunk_size: int, concurrency: int, num_c
         )
         pending: list[Outcome] = []
         seen = 0
-        for batch in ds.iter_batches(batch_size=chunk_size, batch_format="pyarrow"):
-            for encoded in batch.column("outcome").to_pylist():
-                seen += 1
-                if seen <= skip:
-                    continue
-                data: dict[str, Any] = json.loads(encoded)
-                pending.append(Outcome(id=data["id"], result=data["result"], error=data["error"]))
-                if len(pending) >= chunk_size:
-                    yield pending
-                    pending = []
+        try:
+            for batch in ds.iter_batches(batch_size=chunk_size, batch_format="pyarrow"):
+                for encoded in batch.column("outcome").to_pylist():
+                    seen += 1
+                    if seen <= skip:
+                        continue
+                    data: dict[str, Any] = json.loads(encoded)
+                    pending.append(Outcome(id=data["id"], result=data["result"], error=data["error"]))
+                    if len(pending) >= chunk_size:
+                        yield pending
+                        pending = []
+        except Exception as err:  # noqa: BLE001 - Ray wraps the cause in its own error types
+            cause = _root_cause(err)
+            raise EngineError(f"the Ray pipeline failed: {type(cause).__name__}: {_first_line(cause)}") from None
         if pending:
             yield pending
     finally:

@@ -40,9 +40,19 @@ class RowError:
 Row = dict | RowError
 
 
+def is_remote(path: str | os.PathLike) -> bool:
+    """An object-store or other URI (s3://, gs://, ...): only Ray reads those."""
+    return "://" in str(path)
+
+
 def detect_format(path: str | os.PathLike) -> str:
     """The format of an input, from its name (a `.gz` suffix is looked through)
     or, for a directory, from the files `datasets.save_to_disk` writes."""
+    if is_remote(path):
+        fmt = _EXTENSIONS.get(Path(str(path).lower().removesuffix(".gz")).suffix)
+        if fmt is None:
+            raise InputError(f"{path}: unknown input format; use a name ending in .jsonl, .csv, .tsv, .parquet or .txt (optionally .gz)")
+        return fmt
     p = Path(path)
     if p.is_dir():
         if (p / "dataset_info.json").is_file() or (p / "state.json").is_file():
@@ -172,6 +182,8 @@ def _dataset_rows(path: Path, chunk_size: int) -> Iterator[Row]:
 def iter_rows(path: str | os.PathLike, fmt: str, text_field: str = "text", columns: Sequence[str] = (), chunk_size: int = 1024) -> Iterator[Row]:
     """The rows of one input, one at a time, in file order. `columns` are the
     fields read as strings from CSV/TSV (text, id, target)."""
+    if is_remote(path):
+        raise InputError(f"{path}: object-store paths are read by the Ray engine (--engine ray)")
     p = Path(path)
     if fmt == "jsonl":
         return (parse_json_line(line) for line in _lines(p))
@@ -186,13 +198,21 @@ def iter_rows(path: str | os.PathLike, fmt: str, text_field: str = "text", colum
     raise InputError(f"unknown format {fmt}")
 
 
-def iter_chunks(paths: Sequence[str | os.PathLike], text_field: str = "text", columns: Sequence[str] = (), chunk_size: int = 256, skip: int = 0) -> Iterator[list[Row]]:
+def iter_chunks(
+    paths: Sequence[str | os.PathLike],
+    text_field: str = "text",
+    columns: Sequence[str] = (),
+    chunk_size: int = 256,
+    skip: int = 0,
+    formats: Sequence[str] | None = None,
+) -> Iterator[list[Row]]:
     """Chunks of at most `chunk_size` rows over all inputs after the first
-    `skip` rows, in order (a chunk may span two files)."""
+    `skip` rows, in order (a chunk may span two files). `formats`, one per
+    path, overrides detection by file name."""
 
     def all_rows() -> Iterator[Row]:
-        for path in paths:
-            yield from iter_rows(path, detect_format(path), text_field, columns, chunk_size)
+        for i, path in enumerate(paths):
+            yield from iter_rows(path, formats[i] if formats else detect_format(path), text_field, columns, chunk_size)
 
     return _chunked(itertools.islice(all_rows(), skip, None), chunk_size)
 
@@ -200,6 +220,8 @@ def iter_chunks(paths: Sequence[str | os.PathLike], text_field: str = "text", co
 def count_rows(path: str | os.PathLike, fmt: str) -> int | None:
     """Rows of an input when that is cheap to know (for the progress bar's ETA);
     None for CSV/TSV, whose quoted cells may span lines."""
+    if is_remote(path):
+        return None
     p = Path(path)
     if fmt == "parquet":
         import pyarrow.parquet as pq

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from serve.readers import FORMATS, InputError, Row, count_rows, detect_format, iter_chunks
-from serve.scoring import TASKS, FieldSpec, ModelSpec, Outcome, entity_counts, finalize, score_rows
+from serve.readers import FORMATS, InputError, Row, count_rows, detect_format, is_remote, iter_chunks
+from serve.scoring import TASKS, EngineError, FieldSpec, ModelSpec, Outcome, entity_counts, finalize, score_rows
 from serve.shards import ResumeConflict, ShardStore, output_format
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help=f"input files ({', '.join(FORMATS)}; .gz accepted) or a datasets directory")
     parser.add_argument("--output", "-o", required=True, help="output file: .jsonl, .jsonl.gz or .parquet")
     parser.add_argument("--errors", help="where refused rows go (default: OUTPUT.errors.jsonl)")
+    parser.add_argument("--format", choices=[f for f in FORMATS if f != "datasets"], help="input format, when file names do not say it (e.g. a s3:// prefix)")
     parser.add_argument("--text-field", default="text", help="field holding the document (default: text)")
     parser.add_argument("--id-field", help="field holding the row id (default: the row number, from 0 over all inputs)")
     parser.add_argument("--target-field", help="field holding the stance target of each row (a string or a list of strings)")
@@ -89,7 +90,12 @@ def _job_from_args(args: argparse.Namespace) -> Job:
         raise UsageError(f"{output}: the output must end in .jsonl, .jsonl.gz or .parquet")
     if not output.parent.resolve().is_dir():
         raise UsageError(f"{output.parent}: no such directory for the output")
-    formats = [detect_format(path) for path in args.inputs]
+    formats = [args.format or detect_format(path) for path in args.inputs]
+    for path in args.inputs:
+        if is_remote(path) and args.engine != "ray":
+            raise UsageError(f"{path}: object-store paths are read by the Ray engine (--engine ray)")
+        if not is_remote(path) and not Path(path).exists():
+            raise UsageError(f"{path}: no such file")
     try:
         refs = resolve_model_refs(args.model, args.ner_model, args.stance_model)
     except ModelLoadError as err:
@@ -122,6 +128,9 @@ def fingerprint(job: Job) -> dict:
     """What must not change between a run and its resumption."""
     inputs = []
     for path in job.inputs:
+        if is_remote(path):
+            inputs.append({"path": path})
+            continue
         p = Path(path).resolve()
         stat = p.stat()
         inputs.append({"path": str(p), "size": stat.st_size if p.is_file() else None, "mtime_ns": stat.st_mtime_ns})
@@ -137,20 +146,26 @@ def fingerprint(job: Job) -> dict:
 
 # ---- local engine -------------------------------------------------------
 _worker_predictor = None
+_worker_error: Exception | None = None
 
 
 def _worker_init(models: ModelSpec, threads: int) -> None:
-    global _worker_predictor
-    _worker_predictor = models.build(threads=threads)
+    global _worker_predictor, _worker_error
+    try:
+        _worker_predictor = models.build(threads=threads)
+    except Exception as err:  # noqa: BLE001 - handed to the parent with the first chunk
+        _worker_error = err
 
 
 def _worker_score(rows: list[Row], fields: FieldSpec) -> list[Outcome]:
+    if _worker_error is not None:
+        raise _worker_error
     return score_rows(_worker_predictor, rows, fields)
 
 
 def local_outcomes(job: Job, skip: int, chunk_size: int, workers: int, threads: int | None) -> Iterator[list[Outcome]]:
     """Outcomes of every row after the first `skip`, one list per chunk, in order."""
-    chunks = iter_chunks(job.inputs, job.fields.text_field, job.fields.columns(), chunk_size, skip=skip)
+    chunks = iter_chunks(job.inputs, job.fields.text_field, job.fields.columns(), chunk_size, skip=skip, formats=job.formats)
     if workers == 1:
         predictor = job.models.build(threads=threads)
         for chunk in chunks:
@@ -257,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kashif score: interrupted; rerun the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (OSError, BrokenProcessPool) as err:
+    except (OSError, BrokenProcessPool, EngineError) as err:
         print(f"kashif score: error: {err or type(err).__name__}; rerun the same command to resume", file=sys.stderr)
         return EXIT_ROW_ERRORS
 

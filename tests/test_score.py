@@ -95,6 +95,15 @@ def test_committed_csv_tsv_txt_fixtures(score, tmp_path):
         assert row["entities"] == by_id[fixture_id]["entities"]
 
 
+def test_format_option_overrides_the_file_name(score, tmp_path, docs):
+    src = write_format(docs[:5], tmp_path, "txt")
+    renamed = src.rename(tmp_path / "docs.lines")
+    out = tmp_path / "out.jsonl"
+    code, err = score(renamed, "--format", "txt", "--output", out, "--tasks", "entities")
+    assert code == 0, err
+    assert len(read_jsonl(out)) == 5
+
+
 def test_several_inputs_number_rows_across_files(score, tmp_path, docs):
     first = write_format(docs[:5], tmp_path / "one", "jsonl")
     second = write_format(docs[5:12], tmp_path / "two", "csv")
@@ -160,6 +169,7 @@ def test_errors_option_names_the_errors_file(score, tmp_path):
         (["{fixtures}/docs.jsonl", "--output", "{tmp}/nowhere/o.jsonl"], "no such directory"),
         (["{tmp}", "--output", "{tmp}/o.jsonl"], "not one written by datasets.save_to_disk"),
         (["{fixtures}/docs.jsonl"], "the following arguments are required: --output"),
+        (["s3://bucket/news.jsonl", "--output", "{tmp}/o.jsonl"], "object-store paths are read by the Ray engine"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(score, tmp_path, args, message):
