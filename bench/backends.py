@@ -88,7 +88,7 @@ def run(opts: BenchOptions) -> dict:
     if not cpu_supports_bf16():
         backends.remove(("torch", "bf16"))
         notes.append("torch bf16 skipped: this CPU has no bf16 support in oneDNN")
-    ner, stance = bundled("ner"), bundled("stance")
+    ner, stance = bundled(opts, "ner"), bundled(opts, "stance")
     base = base_ner_model(opts)
     for d in (base, ner, stance):
         if d is not None:

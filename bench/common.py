@@ -74,8 +74,9 @@ def spread(n: int, limit: int | None) -> list[int]:
     return sorted({round(i * (n - 1) / max(limit - 1, 1)) for i in range(limit)})
 
 
-def bundled(task: str) -> Path | None:
-    path = BUNDLED_DIR / task
+def bundled(opts: BenchOptions, task: str) -> Path | None:
+    """The bundled model's directory for `task` (or that of `--bundle`), None when absent."""
+    path = Path(opts.extra.get("bundle") or BUNDLED_DIR) / task
     return path if (path / "config.json").is_file() else None
 
 

@@ -179,7 +179,7 @@ def run(opts: BenchOptions) -> dict:
     fresh_onnx_cache(base)
     models.append(compare_on_model(opts, "BERT-base shape (random weights)", str(base), sentences, pipeline_batches))
     notes = []
-    ner = bundled("ner")
+    ner = bundled(opts, "ner")
     if ner is None:
         notes.append("bundled model absent (model/bundled/ner): measured on the BERT-base shape only")
     else:

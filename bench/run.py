@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default=str(RESULTS_DIR), help="where JSON, plots and SUMMARY.md go")
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="threads for every measured process (default 2)")
     p.add_argument("--sentences", type=int, default=None, help="ANERcorp test sentences for the predictor/backends sections (default all; 48/120 with --quick)")
+    p.add_argument("--bundle", default=None, help="a bundle directory (ner/, stance/) to measure instead of model/bundled")
     p.add_argument("--server-seconds", type=float, default=None, help="seconds per server load level (default 10; 3 with --quick)")
     return p
 
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: error: {data_dir}/ner/anercorp/test.txt not found; pass --data-dir or set KASHIF_DATA_DIR", file=sys.stderr)
         return 2
     command = "python -m bench.run " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    extra = {k: v for k, v in {"sentences": args.sentences, "server_seconds": args.server_seconds}.items() if v is not None}
+    extra = {k: v for k, v in {"sentences": args.sentences, "server_seconds": args.server_seconds,
+                                      "bundle": str(Path(args.bundle).resolve()) if args.bundle else None}.items() if v is not None}
     opts = BenchOptions(data_dir=data_dir, results_dir=Path(args.results_dir), quick=args.quick, threads=args.threads,
                         command=command.strip(), extra=extra)
     opts.results_dir.mkdir(parents=True, exist_ok=True)

@@ -104,10 +104,12 @@ def run_wrk(url: str, bodies_file: Path, concurrency: int, seconds: float) -> di
         raise RuntimeError(f"wrk gave no summary: {(out.stderr or out.stdout).strip()[-300:]}")
     s = json.loads(match.group(1))
     seconds_run = s["duration_us"] / 1e6
+    if s["requests"] == 0:  # nothing finished within the window: wrk's percentiles are then 0, not a latency
+        s.update(p50_us=None, p95_us=None, p99_us=None, max_us=None)
     errors = s["errors_connect"] + s["errors_read"] + s["errors_write"] + s["errors_timeout"]
     return {"tool": "wrk", "requests": s["requests"], "seconds": seconds_run,
             "requests_per_s": (s["requests"] - s["errors_status"]) / seconds_run,
-            "p50_ms": s["p50_us"] / 1e3, "p95_ms": s["p95_us"] / 1e3, "p99_ms": s["p99_us"] / 1e3, "max_ms": s["max_us"] / 1e3,
+            **{f"{k}_ms": (s[f"{k}_us"] / 1e3 if s[f"{k}_us"] is not None else None) for k in ("p50", "p95", "p99", "max")},
             "non_2xx": s["errors_status"], "socket_errors": errors}
 
 
@@ -215,7 +217,7 @@ def _burst(url: str, bodies: list[bytes], queue: int, waves: int) -> dict:
 
 def run(opts: BenchOptions) -> dict:
     seconds = opts.extra.get("server_seconds") or (3.0 if opts.quick else 10.0)
-    ner = bundled("ner")
+    ner = bundled(opts, "ner")
     model_dir = ner or base_ner_model(opts)
     fresh_onnx_cache(model_dir)
     model_args = ["--ner-model", str(model_dir)]
