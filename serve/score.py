@@ -83,6 +83,8 @@ def _job_from_args(args: argparse.Namespace) -> Job:
         raise UsageError("--chunk-size must be at least 1")
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    if args.workers > 1 and args.engine == "ray":
+        raise UsageError("--workers is for the local engine; with --engine ray use --ray-concurrency")
     if args.ray_concurrency < 1:
         raise UsageError("--ray-concurrency must be at least 1")
     output = Path(args.output)
@@ -218,8 +220,6 @@ def _summary(job: Job, store: ShardStore, resumed: int, scored_now: int, seconds
 
 
 def run_job(job: Job, args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     store = ShardStore(job.output, fingerprint(job))
     try:
         store.open()
@@ -227,6 +227,21 @@ def run_job(job: Job, args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     resumed = store.rows_done
     started = time.perf_counter()
+    try:
+        done_now = _score_into(store, job, args, resumed)
+    except BaseException:
+        if not store.shards:  # nothing committed: leave no empty parts directory behind
+            store.discard()
+        raise
+    store.merge(job.errors, id_is_row_number=job.fields.id_field is None, tasks=job.fields.tasks)
+    print(_summary(job, store, resumed, done_now, time.perf_counter() - started), file=sys.stderr)
+    return EXIT_ROW_ERRORS if store.errors else EXIT_OK
+
+
+def _score_into(store: ShardStore, job: Job, args: argparse.Namespace, resumed: int) -> int:
+    """Score and commit every row not committed yet; the number of rows done now."""
+    from tqdm import tqdm
+
     done_now = 0
     if not store.finished:
         if resumed and not args.quiet:
@@ -249,9 +264,7 @@ def run_job(job: Job, args: argparse.Namespace) -> int:
                 done_now += len(chunk)
                 bar.update(len(chunk))
         store.mark_finished()
-    store.merge(job.errors, id_is_row_number=job.fields.id_field is None, tasks=job.fields.tasks)
-    print(_summary(job, store, resumed, done_now, time.perf_counter() - started), file=sys.stderr)
-    return EXIT_ROW_ERRORS if store.errors else EXIT_OK
+    return done_now
 
 
 def main(argv: Sequence[str] | None = None) -> int:

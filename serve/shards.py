@@ -95,6 +95,8 @@ class ShardStore:
     def open(self) -> None:
         """Create the parts directory, or resume from it: load the manifest,
         check it belongs to the same job, delete anything it does not list."""
+        if self._trash().exists():
+            shutil.rmtree(self._trash())
         self.dir.mkdir(parents=True, exist_ok=True)
         manifest = self.dir / MANIFEST
         if manifest.is_file():
@@ -110,6 +112,10 @@ class ShardStore:
         for entry in self.dir.iterdir():
             if entry.name not in listed:
                 entry.unlink() if entry.is_file() else shutil.rmtree(entry)
+
+    def discard(self) -> None:
+        """Remove the parts directory (a job that committed nothing)."""
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     @property
     def rows_done(self) -> int:
@@ -172,7 +178,14 @@ class ShardStore:
             _write_atomic(self.output, write_gz)
         else:
             _write_atomic(self.output, lambda h: h.writelines(self._iter_shard("out")))
-        shutil.rmtree(self.dir)
+        # Renamed first so that a kill during the removal cannot leave a
+        # manifest whose shards are half deleted.
+        trash = self._trash()
+        os.replace(self.dir, trash)
+        shutil.rmtree(trash)
+
+    def _trash(self) -> Path:
+        return self.dir.with_name(self.dir.name + ".trash")
 
     def _merge_parquet(self, id_is_row_number: bool, tasks: Sequence[str]) -> None:
         import pyarrow as pa

@@ -189,6 +189,24 @@ def test_unknown_input_extension_and_missing_model(tmp_path, capsys):
     assert code == 2 and "no such model directory" in err and len(err.strip().splitlines()) == 1
 
 
+def test_empty_input_gives_empty_output(score, tmp_path):
+    src = tmp_path / "empty.jsonl"
+    src.write_text("\n  \n")
+    code, err = score(src, "--output", tmp_path / "out.jsonl")
+    assert code == 0, err
+    assert (tmp_path / "out.jsonl").read_text() == "" and "0 documents scored; 0 errors" in err
+
+
+def test_a_model_that_fails_to_load_leaves_no_parts(tmp_path, capsys):
+    bad = tmp_path / "ner"
+    bad.mkdir()
+    (bad / "config.json").write_text("{}")
+    out = tmp_path / "o.jsonl"
+    assert main([str(FIXTURES / "docs.jsonl"), "--output", str(out), "-q", "--ner-model", str(bad)]) == 2
+    assert "no tokenizer" in capsys.readouterr().err
+    assert not (tmp_path / "o.jsonl.parts").exists()
+
+
 def test_parts_of_another_job_are_not_mixed_in(score, tmp_path, docs):
     src = write_format(docs[:6], tmp_path, "jsonl")
     out = tmp_path / "out.jsonl"
@@ -215,6 +233,9 @@ def test_store_keeps_only_what_the_manifest_lists(tmp_path):
     assert again.rows_done == 3 and again.scored == 2 and again.errors == 1
     assert sorted(p.name for p in parts.iterdir()) == ["00000000.err.jsonl", "00000000.out.jsonl", "00000001.err.jsonl", "00000001.out.jsonl", "manifest.json"]
     again.mark_finished()
+    finished = ShardStore(out, {"job": 1})  # killed after the last commit, before the merge
+    finished.open()
+    assert finished.finished and finished.rows_done == 3
     again.merge(tmp_path / "e.jsonl", id_is_row_number=True)
     assert read_jsonl(out) == [{"id": 0}, {"id": 1}]
     assert read_jsonl(tmp_path / "e.jsonl") == [{"row": 2, "id": 2, "reason": "x"}]
