@@ -121,7 +121,9 @@ def _job_from_args(args: argparse.Namespace) -> Job:
         config = predictor_config_from_args(args)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    models = ModelSpec(args.model, args.ner_model, args.stance_model, config, tuple(tasks))
+    # absolute, so that worker processes and Ray actors find the same directories
+    model, ner_model, stance_model = (os.path.abspath(r) if r and os.path.exists(r) else r for r in (args.model, args.ner_model, args.stance_model))
+    models = ModelSpec(model, ner_model, stance_model, config, tuple(tasks))
     errors = Path(args.errors) if args.errors else output.with_name(output.name + ".errors.jsonl")
     return Job(list(args.inputs), formats, output, errors, fields, models, refs)
 
