@@ -108,8 +108,9 @@ def measure(name: str, command: list[str], rows: int, timeout: float) -> Run:
 
 
 def _without_scores(output: bytes) -> str:
-    """Records with scores dropped: engines that batch rows differently pad
-    differently, which can move a score's 4th decimal, never a label or span."""
+    """Records with scores dropped: engines that group rows into batches
+    differently pad differently, which can move a score's 4th decimal (and,
+    at a near tie, a label)."""
     rows = []
     for line in output.splitlines():
         record = json.loads(line)

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 import time
-from collections import Counter, deque
+from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
