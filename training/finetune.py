@@ -102,7 +102,8 @@ def encode_ner(dataset, tokenizer, label2id: dict[str, int], normalization, max_
 
     def encode(batch, indices):
         words = [[normalize_word(w, normalization) or unk for w in tokens] for tokens in batch["tokens"]]
-        enc = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
+        # Whole sentences are tokenized, then cut into windows below: no length warning.
+        enc = tokenizer(words, is_split_into_words=True, add_special_tokens=False, verbose=False)
         out = {"input_ids": [], "labels": [], "sentence": []}
         for k, (tags, index) in enumerate(zip(batch["tags"], indices)):
             pieces: list[list[int]] = [[] for _ in tags]
