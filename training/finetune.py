@@ -366,7 +366,7 @@ def train(config: TrainConfig) -> dict:
         max_steps=config.max_steps,
         learning_rate=config.learning_rate,
         lr_scheduler_type="linear",
-        warmup_steps=config.warmup,  # a float < 1 is a fraction of the total steps (transformers 5)
+        warmup_steps=config.warmup if config.warmup < 1 else int(config.warmup),  # < 1: a fraction of the steps (transformers 5)
         weight_decay=config.weight_decay,
         gradient_accumulation_steps=config.grad_accum,
         max_grad_norm=config.max_grad_norm,
