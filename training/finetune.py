@@ -314,7 +314,6 @@ def last_checkpoint(output: Path) -> str | None:
 def train(config: TrainConfig) -> dict:
     """Run one fine-tuning job; returns {"dev": metrics, "test": metrics, "output": dir}."""
     import torch
-    import transformers
     from transformers import (
         DataCollatorForTokenClassification,
         DataCollatorWithPadding,
