@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from model.text import Normalization, normalize_word
+
 
 def encode_stance_pairs(
     tokenizer,
     texts: Sequence[str],
     targets: Sequence[str | None] | None,
     max_length: int,
+    normalization: Normalization | None = None,
     padding: bool | str = False,
     return_tensors: str | None = None,
 ):
@@ -16,6 +19,7 @@ def encode_stance_pairs(
     second and truncated when the pair does not fit `max_length`.
 
     Items without a target (None or "") are encoded as a single segment.
+    `normalization` (the model's) rewrites both sides first, as for NER words.
     Returns the tokenizer's BatchEncoding plus `truncated` (list[bool]).
     """
     texts = list(texts)
@@ -24,6 +28,9 @@ def encode_stance_pairs(
         raise ValueError("texts and targets differ in length")
     encodings = []
     truncated = []
+    if normalization is not None:
+        texts = [normalize_word(t, normalization) for t in texts]
+        targets = [normalize_word(t, normalization) if t else t for t in targets]
     for text, target in zip(texts, targets):
         segments = (target, text) if target else (text,)
         enc = tokenizer(*segments, truncation=False)

@@ -273,7 +273,7 @@ class Predictor:
         loaded = self.stance_model
         texts = [text for text, _ in items]
         targets = [target for _, target in items]
-        encoded = encode_stance_pairs(loaded.tokenizer, texts, targets, self._max_length(loaded))
+        encoded = encode_stance_pairs(loaded.tokenizer, texts, targets, self._max_length(loaded), loaded.metadata.normalization)
         labels = loaded.labels
         results: list[StanceResult | None] = [None] * len(items)
 

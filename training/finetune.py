@@ -133,12 +133,12 @@ def _emit(out: dict, tokenizer, ids: list[int], labels: list[int], index: int) -
     out["sentence"].append(index)
 
 
-def encode_stance(dataset, tokenizer, label2id: dict[str, int], max_length: int):
+def encode_stance(dataset, tokenizer, label2id: dict[str, int], normalization, max_length: int):
     """(target, text) pairs through `model.encoding.encode_stance_pairs`, as at inference."""
     from model.encoding import encode_stance_pairs
 
     def encode(batch):
-        enc = encode_stance_pairs(tokenizer, batch["text"], batch["target"], max_length)
+        enc = encode_stance_pairs(tokenizer, batch["text"], batch["target"], max_length, normalization)
         out = {k: enc[k] for k in enc.keys() if k != "truncated"}
         out["labels"] = [label2id[label] for label in batch["label"]]
         return out
@@ -335,7 +335,7 @@ def train(config: TrainConfig) -> dict:
         enc = lambda ds: encode_ner(ds, tokenizer, label2id, normalization, max_length)  # noqa: E731
         collator = DataCollatorForTokenClassification(tokenizer, label_pad_token_id=IGNORE)
     else:
-        enc = lambda ds: encode_stance(ds, tokenizer, label2id, max_length)  # noqa: E731
+        enc = lambda ds: encode_stance(ds, tokenizer, label2id, normalization, max_length)  # noqa: E731
         collator = DataCollatorWithPadding(tokenizer)
     train_set = enc(data.train)
     dev_set = enc(data.dev) if data.dev is not None else None
