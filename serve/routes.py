@@ -3,7 +3,8 @@ which calls the one shared `Predictor`."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Sequence
+import contextlib
+from typing import TYPE_CHECKING, Any, Awaitable, Sequence, TypeVar
 
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -29,7 +30,7 @@ from serve.schemas import (
 if TYPE_CHECKING:
     from serve.app import ServiceState
 
-TASK_OF_KIND = {"entities": "ner", "stance": "stance"}
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -84,6 +85,29 @@ async def _submit(state: "ServiceState", kind: str, items: list[Any]) -> list[An
         raise ApiError(503, "shutting_down", "the server is shutting down; retry on another instance", {"Retry-After": "1"}) from None
     except TimeoutError:
         raise ApiError(504, "timeout", f"no result within {state.settings.request_timeout_s:g} s (--request-timeout)") from None
+
+
+async def _until_disconnect(request: Request) -> None:
+    # Once the body is read, the next ASGI message is the client going away.
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`; if the client disconnects first, cancel it, so its queued
+    jobs leave the queue instead of being computed for nobody."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_until_disconnect(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    raise ApiError(499, "client_closed_request", "the client disconnected before the answer was ready")
 
 
 async def _entities(state: "ServiceState", texts: list[str]) -> list[list[dict]]:
@@ -149,7 +173,7 @@ async def entities(body: EntitiesRequest, request: Request) -> dict:
     single = body.text is not None
     texts = [body.text] if single else list(body.texts or [])
     _check_texts(state, texts, "text" if single else "texts", single)
-    found = await _entities(state, texts)
+    found = await _unless_client_leaves(request, _entities(state, texts))
     if single:
         return {"entities": found[0]}
     return {"results": [{"entities": e} for e in found]}
@@ -169,7 +193,7 @@ async def stance(body: StanceRequest, request: Request) -> dict:
         _check_length(state, target or "", prefix + "target")
         if not text.strip():
             raise ApiError(422, "empty_text", f"{prefix}text is empty: stance needs a text")
-    results = await _stance(state, pairs)
+    results = await _unless_client_leaves(request, _stance(state, pairs))
     return results[0] if single else {"results": results}
 
 
@@ -186,7 +210,7 @@ async def analyze(body: AnalyzeRequest, request: Request) -> dict:
     jobs = [_entities(state, [body.text])]
     if targets:
         jobs.append(_stance(state, [(body.text, target) for target in targets]))
-    done = await asyncio.gather(*jobs)
+    done = await _unless_client_leaves(request, asyncio.gather(*jobs))
     stances = done[1] if targets else []
     return {"entities": done[0][0], "stance": [{"target": t, **s} for t, s in zip(targets, stances)]}
 

@@ -123,6 +123,39 @@ def _heavy_texts(arabic_sentences: list[str], n: int, chars: int = 1500) -> list
     return [joined[i * 97 : i * 97 + chars] for i in range(n)]
 
 
+def _in_flight(client: httpx.Client) -> float:
+    metrics = client.get("/metrics").text
+    return float(re.search(r"^kashif_http_requests_in_flight (\S+)$", metrics, re.M).group(1))
+
+
+def _metric(client: httpx.Client, pattern: str) -> float:
+    found = re.search(pattern, client.get("/metrics").text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_a_client_that_leaves_is_dropped_from_the_queue(ops_server, arabic_sentences):
+    units = r'^kashif_batch_units_sum\{task="entities"\} (\S+)$'
+    gone = r'^kashif_http_requests_total\{method="POST",route="/v1/entities",status="499"\} (\S+)$'
+    heavy = _heavy_texts(arabic_sentences, 8, chars=20_000)
+    with httpx.Client(base_url=ops_server.url, timeout=180, headers=_bearer(FILE_KEY)) as c:
+        units_before = _metric(c, units)
+        status: list[int] = []
+        runner = threading.Thread(target=lambda: status.append(c.post("/v1/entities", json={"texts": heavy}).status_code))
+        runner.start()
+        deadline = time.monotonic() + 60
+        while _in_flight(c) < 2 and time.monotonic() < deadline:  # the heavy request + this probe
+            time.sleep(0.05)
+        with pytest.raises(httpx.TimeoutException):  # queued behind the heavy one, the client gives up
+            httpx.post(ops_server.url + "/v1/entities", json={"texts": ["قصير"] * 3}, headers=_bearer(FILE_KEY), timeout=0.3)
+        deadline = time.monotonic() + 60
+        while _metric(c, gone) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _metric(c, gone) == 1
+        runner.join(180)
+        assert status == [200]
+        assert _metric(c, units) - units_before == len(heavy), "the abandoned request was computed anyway"
+
+
 def test_overload_gets_503_with_retry_after_then_recovers(ops_server, arabic_sentences):
     texts = _heavy_texts(arabic_sentences, 4)
 
@@ -145,11 +178,6 @@ def test_overload_gets_503_with_retry_after_then_recovers(ops_server, arabic_sen
         metrics = c.get("/metrics").text
         assert 'kashif_rejected_requests_total{task="entities"}' in metrics
         assert "kashif_queue_depth 0.0" in metrics
-
-
-def _in_flight(client: httpx.Client) -> float:
-    metrics = client.get("/metrics").text
-    return float(re.search(r"^kashif_http_requests_in_flight (\S+)$", metrics, re.M).group(1))
 
 
 def test_sigterm_finishes_in_flight_requests_and_exits_0(ops_server, arabic_sentences):
