@@ -32,23 +32,37 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="threads for every measured process (default 2)")
     p.add_argument("--sentences", type=int, default=None, help="ANERcorp test sentences for the predictor/backends sections (default all; 48/120 with --quick)")
     p.add_argument("--bundle", default=None, help="a bundle directory (ner/, stance/) to measure instead of model/bundled")
+    p.add_argument("--score-rows", type=int, default=None, help="articles for the score section (default: score_bench's own, 10,000; 200 with --quick)")
     p.add_argument("--server-seconds", type=float, default=None, help="seconds per server load level (default 10; 3 with --quick)")
     return p
 
 
 def _score(opts: BenchOptions) -> dict:
-    """The batch-scoring section lives in bench/score_bench.py (its own owner):
-    `run(opts)` if it defines one, else `main(argv)`."""
+    """The batch-scoring section lives in bench/score_bench.py (its own owner),
+    run through its `main(argv)`; it writes bench/results/score.{json,md}."""
+    from bench.common import bundled
+
     try:
         module = importlib.import_module("bench.score_bench")
     except ModuleNotFoundError as err:
         if err.name != "bench.score_bench":
             raise
         return {"skipped": "bench/score_bench.py is not there"}
-    if hasattr(module, "run"):
-        return module.run(opts) or {}
-    argv = ["--data-dir", str(opts.data_dir), "--results-dir", str(opts.results_dir)] + (["--quick"] if opts.quick else [])
-    return {"exit_code": int(module.main(argv) or 0)}
+    bundle = opts.extra.get("bundle")
+    if bundle is None and bundled(opts, "ner") is None and bundled(opts, "stance") is None:
+        print("  score: skipped, no bundled model (model/bundled/) and no --bundle", flush=True)
+        return {"skipped": "no bundled model"}
+    argv = ["--data-dir", str(opts.data_dir), "--results-dir", str(opts.results_dir)]
+    argv += ["--model", bundle] if bundle else []
+    argv += ["--smoke", "--rows", "200"] if opts.quick else []
+    argv += ["--rows", str(opts.extra["score_rows"])] if opts.extra.get("score_rows") and not opts.quick else []
+    try:
+        code = int(module.main(argv) or 0)
+    except SystemExit as exc:  # argparse and its own checks exit; that fails this section only
+        code = exc.code if isinstance(exc.code, int) else 1
+    if code:
+        raise RuntimeError(f"bench.score_bench exited with {code}")
+    return {"exit_code": code}
 
 
 def _gpu(opts: BenchOptions) -> dict:
@@ -75,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: error: {data_dir}/ner/anercorp/test.txt not found; pass --data-dir or set KASHIF_DATA_DIR", file=sys.stderr)
         return 2
     command = "python -m bench.run " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    extra = {k: v for k, v in {"sentences": args.sentences, "server_seconds": args.server_seconds,
+    extra = {k: v for k, v in {"sentences": args.sentences, "server_seconds": args.server_seconds, "score_rows": args.score_rows,
                                       "bundle": str(Path(args.bundle).resolve()) if args.bundle else None}.items() if v is not None}
     opts = BenchOptions(data_dir=data_dir, results_dir=Path(args.results_dir), quick=args.quick, threads=args.threads,
                         command=command.strip(), extra=extra)
@@ -93,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             runners[section](opts)
             print(f"bench: {section} done in {time.perf_counter() - t0:.0f} s", flush=True)
-        except Exception as err:  # one failed section must not lose the others
+        except (Exception, SystemExit) as err:  # one failed section must not lose the others
             failed.append(section)
             traceback.print_exc()
             print(f"bench: {section} FAILED after {time.perf_counter() - t0:.0f} s: {type(err).__name__}: {err}", file=sys.stderr, flush=True)

@@ -40,7 +40,7 @@ def _pct(x, digits: int = 1) -> str:
 def _meta_line(data: dict) -> str:
     m = data.get("meta", {})
     quick = " · **quick/smoke**" if m.get("quick") else ""
-    return f"_measured {m.get('date')} · commit {m.get('commit')} · {m.get('threads')} threads{quick}_"
+    return f"_measured {m.get('date')} · commit {m.get('commit')} · {m.get('threads')} threads{quick} · `{m.get('command')}`_"
 
 
 # ---- sections -------------------------------------------------------------------
@@ -207,7 +207,7 @@ def write_summary(results: Path, command: str, machine: dict, quick: bool, commi
     if quick:
         lines += ["> **quick/smoke run, CPU shared with a training run.** Small slices and short durations: these figures check "
                   "that the benchmark works; they are not the figures to quote. `make bench` on a quiet machine gives those.", ""]
-    lines += [f"- command: `{command}`", f"- date: {date}", f"- commit: {commit}",
+    lines += [f"- command (this summary; each section names its own run): `{command}`", f"- date: {date}", f"- commit: {commit}",
               f"- machine: {machine.get('cpu')}, {machine.get('cores')} cores ({', '.join(machine.get('cpu_flags', []))}), "
               f"{machine.get('memory_gib')} GiB; load average at start {machine.get('load_average_at_start')}",
               f"- software: Python {machine.get('python')}, torch {machine.get('torch')}, onnxruntime {machine.get('onnxruntime')}, "
