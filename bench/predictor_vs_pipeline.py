@@ -84,7 +84,7 @@ def measure_predictor(spec: dict) -> dict:
 
     t0 = time.perf_counter()
     config = PredictorConfig(backend=spec["backend"], precision=spec["precision"], threads=spec["threads"],
-                             batch_size=spec.get("batch_size", 32))
+                             batch_size=spec.get("batch_size", 32), device=spec.get("device", "cpu"))
     predictor = Predictor.from_refs(ner_model=spec["model"], config=config, tasks=("ner",))
     texts = spec["texts"]
     predictor.entities(texts[:16])  # warm-up: oneDNN kernels, ORT arenas

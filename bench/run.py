@@ -66,13 +66,29 @@ def _score(opts: BenchOptions) -> dict:
 
 
 def _gpu(opts: BenchOptions) -> dict:
+    """The predictor with --device cuda (fp32 and bf16 autocast) on the BERT-base
+    shape, when torch sees a CUDA device; otherwise recorded as not measured."""
     import torch
 
-    if torch.cuda.is_available():
-        status = f"a CUDA device is visible ({torch.cuda.get_device_name(0)}) but no GPU benchmark is scripted in bench/ yet"
-    else:
-        status = "not measured: no GPU lent to this session (torch sees no CUDA device)"
-    payload = {"status": status}
+    if not torch.cuda.is_available():
+        payload = {"status": "not measured: no GPU lent to this session (torch sees no CUDA device)"}
+        write_result(opts, "gpu", payload)
+        return payload
+    from bench.common import anercorp_sentences, base_ner_model, call_in_subprocess
+    from training.evaluate import join_tokens
+
+    device = torch.cuda.get_device_name(0)
+    sentences, _ = anercorp_sentences(opts.anercorp_test, opts.extra.get("sentences") or (48 if opts.quick else None))
+    texts = [join_tokens(t)[0] for t in sentences]
+    rows = {}
+    for precision in ("fp32", "bf16"):
+        spec = {"model": str(base_ner_model(opts)), "texts": texts, "threads": opts.threads, "backend": "torch",
+                "precision": precision, "device": "cuda", "batch_size": 64}
+        out = call_in_subprocess("bench.predictor_vs_pipeline:measure_predictor", spec, threads=opts.threads)
+        rows[precision] = {"sentences_per_s": len(texts) / out["seconds"], "seconds": out["seconds"]}
+    summary = ", ".join(f"{p} {r['sentences_per_s']:.0f} sentences/s" for p, r in rows.items())
+    payload = {"status": f"GPU figure on {device}, BERT-base shape, {len(texts)} ANERcorp test sentences, batch 64: {summary}",
+               "device": device, "rows": rows}
     write_result(opts, "gpu", payload)
     return payload
 
