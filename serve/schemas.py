@@ -48,11 +48,8 @@ class EntitiesRequest(_Strict):
         return self
 
 
-NOT_BLANK = {"pattern": r"\S"}  # documented only; the route answers a blank text with its own 422 message
-
-
 class StanceItem(_Strict):
-    text: Text = Field(description="the text whose stance is asked; must not be blank", json_schema_extra=NOT_BLANK)
+    text: Text = Field(min_length=1, description="the text whose stance is asked; must not be empty")
     target: Text | None = Field(None, description="the claim or target; omitted → the text alone")
 
 
@@ -68,14 +65,14 @@ class StanceRequest(_Strict):
             ]
         },
     )
-    text: Text = Field(None, description="one text; must not be blank", json_schema_extra=NOT_BLANK)  # type: ignore[assignment]
+    text: Text = Field(None, min_length=1, description="one text; must not be empty")  # type: ignore[assignment]
     target: Text | None = None
     items: list[StanceItem] = Field(None, description="several (text, target) pairs, answered in order")  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _one(self) -> "StanceRequest":
         _exactly_one(self, "text", "items")
-        if self.items is not None and self.target is not None:
+        if self.items is not None and "target" in self.model_fields_set:
             raise ValueError("'target' goes inside each item when 'items' is given")
         return self
 
