@@ -171,7 +171,7 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
             await batcher.close()
             log.info("inference stopped")
 
-    app = FastAPI(title="Kashif", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="Kashif", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.kashif = state
     generate_openapi = app.openapi
 
@@ -187,6 +187,7 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
     auth = [Security(HTTPBearer(auto_error=False))] if settings.api_keys else []
     app.include_router(v1_router, dependencies=auth)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _mount_offline_docs(app)
 
     # add_middleware wraps: the last added runs first
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
@@ -199,3 +200,20 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _mount_offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the packaged swagger-ui-bundle files: FastAPI's
+    default page loads them from a CDN, which a machine without internet cannot reach."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui():
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="Kashif API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js", swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )

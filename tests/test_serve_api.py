@@ -131,6 +131,13 @@ def test_openapi_and_demo_page_are_served(client):
         assert not re.search(r"https?://", response.text + page.text), "the demo page loads nothing from a CDN"
 
 
+def test_swagger_ui_works_offline(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
+    assert "cdn.jsdelivr" not in page.text
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+
+
 def test_request_id_is_echoed_or_made(client):
     echoed = client.get("/healthz", headers={"X-Request-ID": "trace-42"})
     assert echoed.headers["x-request-id"] == "trace-42"
