@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sentences", type=int, default=None, help="ANERcorp test sentences for the predictor/backends sections (default all; 48/120 with --quick)")
     p.add_argument("--bundle", default=None, help="a bundle directory (ner/, stance/) to measure instead of model/bundled")
     p.add_argument("--score-rows", type=int, default=None, help="articles for the score section (default: score_bench's own, 10,000; 200 with --quick)")
-    p.add_argument("--server-seconds", type=float, default=None, help="seconds per server load level (default 10; 3 with --quick)")
+    p.add_argument("--server-seconds", type=float, default=None, help="seconds per server load level (default 10; 5 with --quick)")
     return p
 
 

@@ -216,7 +216,7 @@ def _burst(url: str, bodies: list[bytes], queue: int, waves: int) -> dict:
 
 
 def run(opts: BenchOptions) -> dict:
-    seconds = opts.extra.get("server_seconds") or (3.0 if opts.quick else 10.0)
+    seconds = opts.extra.get("server_seconds") or (5.0 if opts.quick else 10.0)
     ner = bundled(opts, "ner")
     model_dir = ner or base_ner_model(opts)
     fresh_onnx_cache(model_dir)
