@@ -63,11 +63,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--stance-lr", type=float, default=2e-4)
     p.add_argument("--stance-batch", type=int, default=32)
     p.add_argument("--stance-class-weights", action="store_true")
+    p.add_argument("--stance-base", choices=("encoder", "ner"), default="encoder",
+                   help="start stance from the pretrained encoder, or from the NER model of the same seed "
+                        "(intermediate-task transfer: its layers have learned from ANERcorp labels)")
+    p.add_argument("--ner-work", help="with --stance-base ner: the work dir holding ner_seedN (default: --work)")
     p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto", help="passed to kashif train")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--results", default=str(REPO / "bench" / "results" / "bundled_model"), help="path stem for .json/.md")
     p.add_argument("--bundle", default=str(REPO / "model" / "bundled"), help="where the chosen models are copied")
     p.add_argument("--no-bundle", action="store_true", help="measure only; leave model/bundled alone")
+    p.add_argument("--note", action="append", default=[], help="a remark recorded in the results (repeatable)")
     return p.parse_args(argv)
 
 
@@ -262,6 +267,8 @@ def write_markdown(result: dict, path: Path) -> None:
         lines += [f"| **mean ± std** | {fmt(s['dev_macro_f1'])} | {fmt(s['test_accuracy'])} | "
                   f"**{fmt(s['test_macro_f1'])}** | {classes} | |", "",
                   "Published anchor (ANS test macro-F1, pretrained BERT): 76.7.", ""]
+    if result.get("notes"):
+        lines += ["## Notes", ""] + [f"- {n}" for n in result["notes"]] + [""]
     if result.get("bundle"):
         lines += ["## Bundled", ""] + [f"- {task}: seed {b['seed']} (best dev), {b['megabytes']} MB" for task, b in result["bundle"].items()] + [""]
     path.write_text("\n".join(lines), encoding="utf-8")
@@ -422,12 +429,8 @@ def main(argv: list[str] | None = None) -> int:
             "prep_seconds": pre.get("timings_s"),
         },
     }
-    result["encoder"]["summary"] = (
-        f"BERT {cfg.get('size')} ({pre.get('parameters', 0) / 1e6:.1f}M parameters, WordPiece {cfg.get('vocab_size')}), "
-        f"skip-gram embedding init: {cfg.get('init_embeddings')}, MLM {mlm.get('tokens_seen', 0) / 1e6:.1f}M tokens in "
-        f"{mlm.get('mlm_minutes')} min (eval loss {mlm.get('eval_loss_initial') or float('nan'):.2f} → "
-        f"{mlm.get('eval_loss_final') or float('nan'):.2f})" if pre else str(encoder)
-    )
+    result["encoder"]["summary"] = _encoder_summary(pre) if pre else str(encoder)
+    result["notes"] = args.note
     if "ner" in tasks:
         train_file, dev_file = prepare_ner_data(data, work, extra)
         runs = {}
@@ -448,14 +451,21 @@ def main(argv: list[str] | None = None) -> int:
         runs = {}
         for seed in seeds:
             t0 = time.time()
-            out = finetune_stance(args, encoder, data, seed, work)
+            base = encoder
+            if args.stance_base == "ner":
+                base = Path(args.ner_work or work) / f"ner_seed{seed}"
+                if not (base / "metrics.json").is_file():
+                    raise SystemExit(f"--stance-base ner: no finished NER model in {base}")
+            out = finetune_stance(args, base, data, seed, work)
             dev = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["dev"]
             test = evaluate(out, "stance", data / "stance" / "ans" / "stance" / "test.csv", work, args.threads,
                             ["--text-column", "s2", "--target-column", "s1", "--label-column", "stance"])
             runs[seed] = {"dev": _strip(dev), "test": _strip(test), "minutes": _minutes(out, t0), "dir": str(out)}
             log(f"stance seed {seed}: dev macro-F1 {100 * dev['macro_f1']:.1f}, test macro-F1 {100 * test['macro_f1']:.1f}")
         result["stance"] = {
-            "settings": f"train = ANS train, dev = ANS dev; {args.stance_epochs:g} epochs, lr {args.stance_lr:g}, "
+            "settings": f"train = ANS train, dev = ANS dev; base = "
+                        f"{'the NER model of the same seed' if args.stance_base == 'ner' else 'the pretrained encoder'}; "
+                        f"{args.stance_epochs:g} epochs, lr {args.stance_lr:g}, "
                         f"batch {args.stance_batch}, warmup 10 %{', class weights' if args.stance_class_weights else ''}; "
                         "pair = (claim s1, sentence s2); test scored by `kashif evaluate`",
             "runs": runs, "summary": summarize(runs, "stance"),
@@ -479,6 +489,25 @@ def main(argv: list[str] | None = None) -> int:
     write_markdown(result, stem.with_suffix(".md"))
     log(f"wrote {stem.with_suffix('.json')} and .md")
     return 0
+
+
+def _encoder_summary(pre: dict) -> str:
+    cfg, mlm, corpus = pre.get("config", {}), pre.get("mlm", {}), pre.get("corpus", {})
+    layers, hidden = {"tiny": (2, 32), "mini": (2, 128), "small": (4, 256), "medium": (8, 512), "base": (12, 768)}.get(
+        cfg.get("size"), ("?", "?"))
+    text = (f"BERT {cfg.get('size')} {layers}×{hidden} ({pre.get('parameters', 0) / 1e6:.1f}M parameters, "
+            f"WordPiece {cfg.get('vocab_size')}) built from scratch from {corpus.get('words', 0) / 1e6:.1f}M words "
+            f"({corpus.get('pieces', 0) / 1e6:.1f}M pieces) of news text")
+    if cfg.get("init_embeddings") == "skipgram":
+        minutes = (pre.get("timings_s") or {}).get("skipgram", 0) / 60
+        text += (f"; word embeddings from skip-gram vectors over the pieces ({cfg.get('skipgram_epochs')} epochs, "
+                 f"{minutes:.1f} min)")
+    text += f"; masked-LM: {mlm.get('steps', 0)} steps, {mlm.get('tokens_seen', 0) / 1e6:.2f}M tokens"
+    if not mlm.get("steps"):
+        text += " (the transformer layers start from random init)"
+    if mlm.get("eval_loss_final") is not None:
+        text += f" (held-out loss {mlm['eval_loss_initial']:.2f} → {mlm['eval_loss_final']:.2f})"
+    return text
 
 
 def _minutes(out: Path, t0: float) -> float:
