@@ -118,7 +118,8 @@ def _flops(d: dict) -> list[str]:
 def _server(d: dict) -> list[str]:
     out = ["## 4. Server under load", "", _meta_line(d), "",
            f"`kashif serve` on loopback, model: {d['model']}, {d['backend']}; load: {d['load_generator']}, "
-           f"{d['seconds_per_level']:g} s per level; single-sentence `/v1/entities` requests.", "",
+           f"{d['seconds_per_level']:g} s per level, best of {d.get('repeats', 1)} runs taken alternately with the other mode "
+           "(both servers up, each warmed at every level first); single-sentence `/v1/entities` requests.", "",
            "| mode | connections | requests/s | p50 ms | p95 ms | p99 ms | non-2xx | socket errors |", "|---|---|---|---|---|---|---|---|"]
     for mode, levels in d["levels"].items():
         for c, r in levels.items():
