@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from bench.common import (BenchOptions, WorkerError, anercorp_sentences, base_ner_model, bundled, call_in_subprocess,
-                          fresh_onnx_cache, spread, write_result)
+                          ensure_onnx_exports, spread, write_result)
 
 BACKENDS = [("torch", "fp32"), ("torch", "bf16"), ("torch", "int8"), ("onnx", "fp32"), ("onnx", "int8")]
 MAX_F1_DROP = 0.3  # points of F1, the bound for a default
@@ -90,9 +90,8 @@ def run(opts: BenchOptions) -> dict:
         notes.append("torch bf16 skipped: this CPU has no bf16 support in oneDNN")
     ner, stance = bundled(opts, "ner"), bundled(opts, "stance")
     base = base_ner_model(opts)
-    for d in (base, ner, stance):
-        if d is not None:
-            fresh_onnx_cache(d)
+    ensure_onnx_exports(opts, {"ner": base})
+    ensure_onnx_exports(opts, {"ner": ner, "stance": stance})
     tokens, tags = anercorp_sentences(opts.anercorp_test, opts.extra.get("sentences") or (120 if quick else None))
     base_tokens, _ = anercorp_sentences(opts.anercorp_test, opts.extra.get("base_sentences") or (32 if quick else None))
     stance_spec = _stance_data(opts, 90 if quick else None) if stance else {}

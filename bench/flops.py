@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Mapping
 
-from bench.common import BenchOptions, WorkerError, anercorp_sentences, base_ner_model, call_in_subprocess, fresh_onnx_cache, write_result
+from bench.common import BenchOptions, WorkerError, anercorp_sentences, base_ner_model, call_in_subprocess, ensure_onnx_exports, write_result
 
 BATCH_SIZES = (1, 8, 32)
 MATCHED_LIMIT = {"fp32": "fp32", "bf16": "bf16", "int8": "int8"}
@@ -109,7 +109,7 @@ def run(opts: BenchOptions) -> dict:
     quick = opts.quick
     limit = call_in_subprocess("bench.flops:measure_matmul", {"n": 2048 if quick else 4096, "seconds": 1.0 if quick else 4.0}, threads=opts.threads)
     base = base_ner_model(opts)
-    fresh_onnx_cache(base)
+    ensure_onnx_exports(opts, {"ner": base})
     tokens, _ = anercorp_sentences(opts.anercorp_test)
     backends = [b for b in BACKENDS if b != ("torch", "bf16") or cpu_supports_bf16()]
     rows = []

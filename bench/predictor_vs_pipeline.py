@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Sequence
 
-from bench.common import BenchOptions, WorkerError, anercorp_sentences, base_ner_model, bundled, call_in_subprocess, fresh_onnx_cache, write_result
+from bench.common import BenchOptions, WorkerError, anercorp_sentences, base_ner_model, bundled, call_in_subprocess, ensure_onnx_exports, write_result
 
 DEFAULT_FAST = ("onnx", "int8")
 
@@ -181,14 +181,14 @@ def run(opts: BenchOptions) -> dict:
     pipeline_batches = (1,) if opts.quick else (1, 32)
     models = []
     base = base_ner_model(opts)
-    fresh_onnx_cache(base)
+    ensure_onnx_exports(opts, {"ner": base})
     models.append(compare_on_model(opts, "BERT-base shape (random weights)", str(base), sentences, pipeline_batches))
     notes = []
     ner = bundled(opts, "ner")
     if ner is None:
         notes.append("bundled model absent (model/bundled/ner): measured on the BERT-base shape only")
     else:
-        fresh_onnx_cache(ner)
+        ensure_onnx_exports(opts, {"ner": ner})
         models.append(compare_on_model(opts, "bundled NER model", str(ner), sentences, pipeline_batches))
     payload = {"models": models, "notes": notes,
                "words_definition": "words = gold ANERcorp tokens (the text is those tokens joined by spaces)"}

@@ -24,7 +24,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from bench.common import BENCH_DIR, REPO, BenchOptions, anercorp_sentences, base_ner_model, bundled, fresh_onnx_cache, write_result
+from bench.common import BENCH_DIR, REPO, BenchOptions, anercorp_sentences, base_ner_model, bundled, ensure_onnx_exports, write_result
 
 CONCURRENCY = (1, 16, 64)
 BURST_QUEUE = 16  # --max-queue of the burst server; the burst is 8× this
@@ -225,7 +225,7 @@ def run(opts: BenchOptions) -> dict:
     seconds = opts.extra.get("server_seconds") or (5.0 if opts.quick else 10.0)
     ner = bundled(opts, "ner")
     model_dir = ner or base_ner_model(opts)
-    fresh_onnx_cache(model_dir)
+    ensure_onnx_exports(opts, {"ner": model_dir})
     model_args = ["--ner-model", str(model_dir)]
     bodies = _bodies(opts, 200)
     modes = {"batching on (defaults)": [], "batching off (--max-batch-units 1)": ["--max-batch-units", "1"]}
