@@ -5,6 +5,10 @@ import os
 for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE"):
     os.environ[_var] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if "KASHIF_CACHE_DIR" not in os.environ:  # ONNX exports of test models stay out of ~/.cache
+    import tempfile
+
+    os.environ["KASHIF_CACHE_DIR"] = tempfile.mkdtemp(prefix="kashif-test-cache-")
 
 import pytest  # noqa: E402
 

@@ -1,5 +1,3 @@
-import shutil
-
 import pytest
 
 from model.predictor import Predictor, PredictorConfig
@@ -8,11 +6,8 @@ pytest.importorskip("onnxruntime")
 
 
 @pytest.fixture(scope="module")
-def bundle_copy(tmp_path_factory, tiny_bundle_dir):
-    # A private copy: the export is cached inside the model directory.
-    target = tmp_path_factory.mktemp("onnx") / "bundle"
-    shutil.copytree(tiny_bundle_dir, target)
-    return str(target)
+def bundle_copy(tiny_bundle_dir):
+    return str(tiny_bundle_dir)
 
 
 def test_onnx_fp32_matches_torch(bundle_copy, arabic_sentences):

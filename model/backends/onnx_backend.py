@@ -1,7 +1,7 @@
 """ONNX Runtime backend: the model exported once, graph-fused, optionally int8-quantised.
 
-Exports are cached next to the model (`onnx/` in its directory) or, when that is
-not writable, under `$KASHIF_CACHE_DIR` (default ~/.cache/kashif/onnx).
+Exports are cached under `$KASHIF_CACHE_DIR` (default ~/.cache/kashif/onnx), never
+inside the model directory (which may be the installed package).
 """
 from __future__ import annotations
 
@@ -16,10 +16,15 @@ ONNX_PRECISIONS = ("fp32", "int8")
 
 
 def _cache_dir(source: str) -> Path:
+    """Where the exports of one model version live: keyed by the model's path and
+    its weight files' size and mtime, so a retrained model is exported afresh."""
     local = Path(source)
-    if local.is_dir() and os.access(local, os.W_OK):
-        return local / "onnx"
-    digest = hashlib.sha256(str(local.resolve() if local.exists() else source).encode()).hexdigest()[:16]
+    key = str(local.resolve()) if local.exists() else source
+    if local.is_dir():
+        for weights in sorted(local.glob("*.safetensors")) + sorted(local.glob("*.bin")):
+            stat = weights.stat()
+            key += f"|{weights.name}:{stat.st_size}:{stat.st_mtime_ns}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return Path(os.environ.get("KASHIF_CACHE_DIR", Path.home() / ".cache" / "kashif")) / "onnx" / digest
 
 
