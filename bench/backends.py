@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from bench.common import (BenchOptions, WorkerError, anercorp_sentences, base_ner_model, bundled, call_in_subprocess,
-                          ensure_onnx_exports, spread, write_result)
+                          ensure_onnx_exports, rss_mb, spread, write_result)
 
 BACKENDS = [("torch", "fp32"), ("torch", "bf16"), ("torch", "int8"), ("onnx", "fp32"), ("onnx", "int8")]
 MAX_F1_DROP = 0.3  # points of F1, the bound for a default
@@ -38,6 +38,7 @@ def measure_backend(spec: dict) -> dict:
     predictor = Predictor.from_refs(ner_model=spec.get("ner_model"), stance_model=spec.get("stance_model"), config=config,
                                     tasks=tuple(t for t in ("ner", "stance") if spec.get(f"{t}_model")))
     out["load_seconds"] = time.perf_counter() - t0
+    out["rss_after_load_mb"] = round(rss_mb(), 1)
     if spec.get("ner_model"):
         from training.evaluate import entities_to_tags, join_tokens
         from training.metrics import ner_metrics
@@ -67,6 +68,7 @@ def measure_backend(spec: dict) -> dict:
         out["stance"] = {"pairs": len(items), "seconds": seconds, "pairs_per_s": len(items) / seconds,
                          "macro_f1": 100 * metrics["macro_f1"], "accuracy": 100 * metrics["accuracy"],
                          "size_mb": _size_mb(predictor, "stance", spec["stance_model"])}
+    out["rss_at_end_mb"] = round(rss_mb(), 1)  # steady state; peak_rss_mb also holds loading (ORT session set-up)
     return out
 
 
@@ -93,7 +95,7 @@ def run(opts: BenchOptions) -> dict:
     ensure_onnx_exports(opts, {"ner": base})
     ensure_onnx_exports(opts, {"ner": ner, "stance": stance})
     tokens, tags = anercorp_sentences(opts.anercorp_test, opts.extra.get("sentences") or (120 if quick else None))
-    base_tokens, _ = anercorp_sentences(opts.anercorp_test, opts.extra.get("base_sentences") or (32 if quick else None))
+    base_tokens, _ = anercorp_sentences(opts.anercorp_test, opts.extra.get("base_sentences") or (32 if quick else 300))
     stance_spec = _stance_data(opts, 90 if quick else None) if stance else {}
     if ner is None and stance is None:
         notes.append("bundled model absent (model/bundled/): no quality figures; speed on the BERT-base shape only")

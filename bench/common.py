@@ -121,29 +121,13 @@ def _build_base_ner(spec: dict) -> dict:
     return {"vocab": len(tokenizer)}
 
 
-def fresh_onnx_cache(model_dir: Path) -> None:
-    """Drop an ONNX export older than the weights it was made from (the export
-    cache is keyed by directory only, so a rebuilt model would reuse it)."""
-    onnx_dir = model_dir / "onnx"
-    weights = [p for p in model_dir.glob("*.safetensors")] + [p for p in model_dir.glob("*.bin")]
-    if not onnx_dir.is_dir() or not weights:
-        return
-    newest = max(p.stat().st_mtime for p in weights)
-    for f in onnx_dir.glob("*.onnx*"):
-        if f.stat().st_mtime < newest:
-            f.unlink()
-
-
 def ensure_onnx_exports(opts: "BenchOptions", refs: dict[str, Path | None]) -> None:
     """Export (and quantise) the ONNX graphs in a throw-away process first, so that
-    no measured process pays the export in its time or its peak RSS."""
+    no measured process pays the export in its time or its peak RSS. (The export
+    cache of model/backends/onnx_backend.py is keyed by the weights' size and mtime.)"""
     for task, ref in refs.items():
-        if ref is None:
-            continue
-        fresh_onnx_cache(ref)
-        if all((ref / "onnx" / name).is_file() for name in ("model.fused.onnx", "model.fused.int8.onnx")):
-            continue
-        call_in_subprocess("bench.common:_export_onnx", {"task": task, "ref": str(ref)}, threads=opts.threads, timeout=1800)
+        if ref is not None:
+            call_in_subprocess("bench.common:_export_onnx", {"task": task, "ref": str(ref)}, threads=opts.threads, timeout=1800)
 
 
 def _export_onnx(spec: dict) -> dict:

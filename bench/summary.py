@@ -76,7 +76,8 @@ def _backends(d: dict) -> list[str]:
            f"Speed through the whole Predictor (text in, entities out). Bundled NER: {s.get('bundled_ner')} ANERcorp test sentences "
            f"(F1 = seqeval entity micro-F1, %); stance: {s.get('stance_pairs') or 'no'} ANS test pairs (macro-F1, %); BERT-base shape: "
            f"{s.get('base')} sentences. Size = weights as stored for that backend (the int8 torch model: its quantised state dict). "
-           "Δ = against torch fp32 in the same run, in points.", "",
+           "Δ = against torch fp32 in the same run, in points. RSS = the measuring process's peak, model loading "
+           "(e.g. ONNX Runtime's session set-up) included; backends.json also has `rss_at_end_mb`, the steady state.", "",
            "| backend | base sent/s | × fp32 | base RSS MB | base size MB | bundled NER sent/s | NER F1 | ΔF1 | stance pairs/s | stance macro-F1 | Δ | bundled RSS MB | bundled NER size MB |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in d["rows"]:
