@@ -63,6 +63,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--stance-lr", type=float, default=2e-4)
     p.add_argument("--stance-batch", type=int, default=32)
     p.add_argument("--stance-class-weights", action="store_true")
+    p.add_argument("--stance-augment", choices=("none", "swap"), default="none",
+                   help="swap: also train on every pair with claim and sentence exchanged (paraphrase and "
+                        "contradiction are symmetric), doubling the training pairs")
     p.add_argument("--stance-base", choices=("encoder", "ner"), default="encoder",
                    help="start stance from the pretrained encoder, or from the NER model of the same seed "
                         "(intermediate-task transfer: its layers have learned from ANERcorp labels)")
@@ -168,11 +171,33 @@ def finetune_ner(args, encoder: Path, train: Path, dev: Path, seed: int, work: P
     return out
 
 
+def stance_train_file(args, data: Path, work: Path) -> Path:
+    train = data / "stance" / "ans" / "stance" / "train.csv"
+    if args.stance_augment == "none":
+        return train
+    out = work / "data" / "ans_train_swap.csv"
+    if not out.is_file():
+        import csv
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(train, encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.DictReader(f))
+        with open(out, "w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["s1", "s2", "stance"])
+            writer.writeheader()
+            for r in rows:
+                writer.writerow({"s1": r["s1"], "s2": r["s2"], "stance": r["stance"]})
+            for r in rows:
+                writer.writerow({"s1": r["s2"], "s2": r["s1"], "stance": r["stance"]})
+    return out
+
+
 def finetune_stance(args, encoder: Path, data: Path, seed: int, work: Path) -> Path:
     out = work / f"stance_seed{seed}"
     ans = data / "stance" / "ans" / "stance"
     if not (out / "metrics.json").is_file():
-        cmd = ["train", "stance", "--train", str(ans / "train.csv"), "--dev", str(ans / "dev.csv"),
+        train = stance_train_file(args, data, work)
+        cmd = ["train", "stance", "--train", str(train), "--dev", str(ans / "dev.csv"),
                "--text-column", "s2", "--target-column", "s1", "--label-column", "stance",
                "--base-model", str(encoder), "--output", str(out), "--epochs", str(args.stance_epochs),
                "--learning-rate", str(args.stance_lr), "--batch-size", str(args.stance_batch), "--warmup", "0.1",
@@ -463,7 +488,8 @@ def main(argv: list[str] | None = None) -> int:
             runs[seed] = {"dev": _strip(dev), "test": _strip(test), "minutes": _minutes(out, t0), "dir": str(out)}
             log(f"stance seed {seed}: dev macro-F1 {100 * dev['macro_f1']:.1f}, test macro-F1 {100 * test['macro_f1']:.1f}")
         result["stance"] = {
-            "settings": f"train = ANS train, dev = ANS dev; base = "
+            "settings": f"train = ANS train{' + every pair swapped (claim ↔ sentence)' if args.stance_augment == 'swap' else ''}, "
+                        f"dev = ANS dev; base = "
                         f"{'the NER model of the same seed' if args.stance_base == 'ner' else 'the pretrained encoder'}; "
                         f"{args.stance_epochs:g} epochs, lr {args.stance_lr:g}, "
                         f"batch {args.stance_batch}, warmup 10 %{', class weights' if args.stance_class_weights else ''}; "
