@@ -1,7 +1,5 @@
-"""PyTorch backend: fp32, bf16 autocast, or dynamic int8 quantisation of Linear layers."""
+"""PyTorch backend: fp32, bf16 weights, or dynamic int8 quantisation of Linear layers."""
 from __future__ import annotations
-
-import contextlib
 
 import numpy as np
 import torch
@@ -28,17 +26,15 @@ class TorchBackend:
             if device != "cpu":
                 raise ValueError("int8 (dynamic quantisation) runs on the CPU only")
             model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        elif precision == "bf16":
+            # Weights cast once: autocast would re-cast every Linear weight on every call.
+            model = model.to(torch.bfloat16)
         self.model = model.to(device).eval()
         self.precision = precision
         self.device = torch.device(device)
 
-    def _autocast(self):
-        if self.precision != "bf16":
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-
     def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         tensors = {k: torch.from_numpy(v).to(self.device) for k, v in inputs.items()}
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode():
             logits = self.model(**tensors).logits
         return logits.float().cpu().numpy()
