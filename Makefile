@@ -17,7 +17,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip wheel setuptools
-	$(BIN)/pip install -c constraints.txt -e '.[dev,onnx,ray]'
+	$(BIN)/pip install -c constraints.txt -e '.[dev,onnx,ray,pretrain]'
 	touch $(STAMP)
 
 test: install
