@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from model.backends import BACKENDS, PRECISIONS
+from model.backends import BACKENDS, PRECISION_CHOICES
 from model.decoding import SUBWORD_STRATEGIES
 
 
@@ -18,7 +18,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--stance-model", default=os.environ.get("KASHIF_STANCE_MODEL"), help="stance model: a directory or a hub id")
     group.add_argument("--device", default=os.environ.get("KASHIF_DEVICE", "cpu"), help="cpu, cuda or cuda:N")
     group.add_argument("--backend", default=os.environ.get("KASHIF_BACKEND", "torch"), choices=BACKENDS)
-    group.add_argument("--precision", default=os.environ.get("KASHIF_PRECISION", "fp32"), choices=PRECISIONS)
+    group.add_argument("--precision", default=os.environ.get("KASHIF_PRECISION", "auto"), choices=PRECISION_CHOICES,
+                       help="auto: bf16 where the hardware has it (torch), else fp32")
     group.add_argument("--batch-size", type=int, default=int(os.environ.get("KASHIF_BATCH_SIZE", 32)), help="sentences (or pairs) per batch")
     group.add_argument("--max-batch-tokens", type=int, default=int(os.environ.get("KASHIF_MAX_BATCH_TOKENS", 8192)), help="padded tokens per batch")
     group.add_argument("--threads", type=int, default=int(os.environ["KASHIF_THREADS"]) if os.environ.get("KASHIF_THREADS") else None, help="torch threads")

@@ -28,7 +28,7 @@ class PredictorConfig:
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
     device: str = "cpu"
     backend: str = "torch"
-    precision: str = "fp32"
+    precision: str = "auto"  # see model.backends.resolve_precision
     subword_strategy: str = "first"
     max_length: int | None = None  # cap below the model's own window, e.g. to test windowing
     window_overlap: int = 64  # pieces shared by consecutive windows of a long sentence
@@ -117,7 +117,7 @@ class Predictor:
                     "labels": loaded.labels,
                     "max_length": self._max_length(loaded),
                     "backend": self.config.backend,
-                    "precision": self.config.precision,
+                    "precision": self._backends[task].precision,
                     "device": self.config.device,
                     "normalization": loaded.metadata.normalization.to_dict(),
                     "metrics": loaded.metadata.metrics,

@@ -5,6 +5,9 @@ import os
 for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE"):
     os.environ[_var] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Servers and scorers started by tests run fp32, so that results compare exactly across
+# batch compositions and engines; bf16 (the "auto" default on bf16 CPUs) is tested on its own.
+os.environ["KASHIF_PRECISION"] = "fp32"
 if "KASHIF_CACHE_DIR" not in os.environ:  # ONNX exports of test models stay out of ~/.cache
     import tempfile
 

@@ -86,4 +86,4 @@ def test_bundle_stance_returns_a_distribution(predictor):
     ])
     for r in results:
         assert r.label in {"agree", "disagree", "other"}
-        assert abs(sum(r.scores.values()) - 1.0) < 1e-4
+        assert abs(sum(r.scores.values()) - 1.0) < 1e-3  # each score is rounded to 4 decimals

@@ -12,7 +12,7 @@ def bundle_copy(tiny_bundle_dir):
 
 def test_onnx_fp32_matches_torch(bundle_copy, arabic_sentences):
     docs = arabic_sentences[:25]
-    torch_predictor = Predictor.from_refs(model=bundle_copy)
+    torch_predictor = Predictor.from_refs(model=bundle_copy, config=PredictorConfig(precision="fp32"))
     onnx_predictor = Predictor.from_refs(model=bundle_copy, config=PredictorConfig(backend="onnx"))
     expected = torch_predictor.entities(docs)
     got = onnx_predictor.entities(docs)

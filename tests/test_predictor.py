@@ -10,7 +10,8 @@ SEED_TEXT_MARKERS = ("دونالد ترمب", "المكسيك")
 
 @pytest.fixture(scope="module")
 def predictor(tiny_bundle_dir):
-    return Predictor.from_refs(model=str(tiny_bundle_dir))
+    # fp32: the exact-equivalence tests below; bf16 (the "auto" default on bf16 CPUs) has its own test
+    return Predictor.from_refs(model=str(tiny_bundle_dir), config=PredictorConfig(precision="fp32"))
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +55,14 @@ def test_batched_equals_one_by_one_and_order_is_restored(predictor, seed_text, a
 
 
 def test_small_batches_give_the_same_answer(tiny_bundle_dir, predictor, arabic_sentences):
-    tiny_batches = Predictor.from_refs(model=str(tiny_bundle_dir), config=PredictorConfig(batch_size=3, max_batch_tokens=64))
+    tiny_batches = Predictor.from_refs(model=str(tiny_bundle_dir), config=PredictorConfig(batch_size=3, max_batch_tokens=64, precision="fp32"))
     docs = arabic_sentences[:30]
     assert tiny_batches.entities(docs) == predictor.entities(docs)
 
 
 def test_windowing_matches_unwindowed_for_short_text(tiny_bundle_dir, predictor):
     short = "زار محمد علي القاهرة يوم الخميس ."
-    windowed = Predictor.from_refs(model=str(tiny_bundle_dir), config=PredictorConfig(max_length=64, window_overlap=8))
+    windowed = Predictor.from_refs(model=str(tiny_bundle_dir), config=PredictorConfig(max_length=64, window_overlap=8, precision="fp32"))
     assert windowed.entities([short]) == predictor.entities([short])
 
 
@@ -113,3 +114,13 @@ def test_batches_by_length_respects_limits():
         assert len(b) <= 2
         assert len(b) * max(lengths[i] for i in b) <= 120 or len(b) == 1
     assert batches[0] == [0, 4]
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_has_it(tiny_bundle_dir):
+    from model.backends import resolve_precision
+    from model.backends.torch_backend import cpu_supports_bf16
+
+    assert resolve_precision("auto", "onnx") == "fp32"
+    assert resolve_precision("int8", "torch") == "int8"
+    expected = "bf16" if cpu_supports_bf16() else "fp32"
+    assert Predictor.from_refs(model=str(tiny_bundle_dir)).info()["ner"]["precision"] == expected

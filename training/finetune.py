@@ -196,11 +196,9 @@ def bf16_available(device_type: str) -> bool:
 
     if device_type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    from model.backends.torch_backend import cpu_supports_bf16
+
+    return cpu_supports_bf16()
 
 
 # ------------------------------------------------------------------ metrics

@@ -8,10 +8,19 @@ from model.backends import PRECISIONS
 
 
 def cpu_supports_bf16() -> bool:
+    """True where the CPU computes bf16 natively (AVX512-BF16 or AMX); oneDNN also
+    emulates bf16 on plain AVX-512, but slower than fp32."""
     try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+            return False
     except (AttributeError, RuntimeError):
         return False
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            flags = next((line for line in info if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 class TorchBackend:
