@@ -119,17 +119,22 @@ def _read_conll(path: Path, tag_map: dict[str, str]) -> Iterator[_Sentence]:
         if len(fields) < 2:
             raise DataError(f"{where}: expected 'TOKEN TAG', got {raw.strip()!r}")
         token, tag = _strip_marks(fields[0]).strip(), _strip_marks(fields[-1]).strip()
-        if not token and _is_mark_only(fields[0], tag):
-            continue
-        if not token:
-            raise DataError(f"{where}: empty token (tag {tag!r})")
-        if not tag:
-            raise DataError(f"{where}: empty tag for token {token!r}")
-        current.tokens.append(token)
-        current.tags.append(apply_tag_map(tag, tag_map))
-        current.where.append(where)
+        _append_token(current, fields[0], token, tag, where, tag_map)
     if current.tokens:
         yield current
+
+
+def _append_token(current: "_Sentence", raw_token: str, token: str, tag: str, where: str, tag_map: dict[str, str]) -> None:
+    """Add one (token, tag) line to a sentence; a token that is only bidi marks and tagged O is dropped."""
+    if not token and _is_mark_only(raw_token, tag):
+        return
+    if not token:
+        raise DataError(f"{where}: empty token (tag {tag!r})")
+    if not tag:
+        raise DataError(f"{where}: empty tag for token {token!r}")
+    current.tokens.append(token)
+    current.tags.append(apply_tag_map(tag, tag_map))
+    current.where.append(where)
 
 
 def _read_ner_jsonl(path: Path, tag_map: dict[str, str]) -> Iterator[_Sentence]:
@@ -230,15 +235,7 @@ def _read_ner_csv(path: Path, tag_map: dict[str, str]) -> Iterator[_Sentence]:
                 yield current
                 current = _Sentence([], [], [])
             current_id = sid
-            if not token and _is_mark_only(row.get(tok_col) or "", tag):
-                continue
-            if not token:
-                raise DataError(f"{where}: empty token")
-            if not tag:
-                raise DataError(f"{where}: empty tag for token {token!r}")
-            current.tokens.append(token)
-            current.tags.append(apply_tag_map(tag, tag_map))
-            current.where.append(where)
+            _append_token(current, row.get(tok_col) or "", token, tag, where, tag_map)
         if current.tokens:
             yield current
 
