@@ -137,7 +137,8 @@ def _append_token(current: "_Sentence", raw_token: str, token: str, tag: str, wh
     current.where.append(where)
 
 
-def _read_ner_jsonl(path: Path, tag_map: dict[str, str]) -> Iterator[_Sentence]:
+def _read_json_objects(path: Path) -> Iterator[tuple[str, dict]]:
+    """(file:line, object) for each non-blank line of a JSONL file."""
     for lineno, line in _read_lines(path):
         if not line.strip():
             continue
@@ -148,6 +149,11 @@ def _read_ner_jsonl(path: Path, tag_map: dict[str, str]) -> Iterator[_Sentence]:
             raise DataError(f"{where}: invalid JSON: {err.msg}") from err
         if not isinstance(obj, dict):
             raise DataError(f"{where}: expected a JSON object")
+        yield where, obj
+
+
+def _read_ner_jsonl(path: Path, tag_map: dict[str, str]) -> Iterator[_Sentence]:
+    for where, obj in _read_json_objects(path):
         yield _ner_record(obj, where, tag_map)
 
 
@@ -377,20 +383,9 @@ def _read_stance_csv(path: Path, columns: StanceColumns, delimiter: str) -> Iter
 
 
 def _read_stance_jsonl(path: Path, columns: StanceColumns) -> Iterator[tuple[str, str, str | None, str]]:
-    cols = None
-    for lineno, line in _read_lines(path):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{where}: invalid JSON: {err.msg}") from err
-        if not isinstance(obj, dict):
-            raise DataError(f"{where}: expected a JSON object")
+    for where, obj in _read_json_objects(path):
         # Each line may have its own keys; resolve per line against that line's keys.
         line_cols = _resolve_stance_columns(list(obj), columns, where)
-        cols = cols or line_cols
         yield _stance_row(obj, line_cols, where)
 
 
