@@ -33,7 +33,7 @@ def encode_stance_pairs(
         targets = [normalize_word(t, normalization) if t else t for t in targets]
     for text, target in zip(texts, targets):
         segments = (target, text) if target else (text,)
-        enc = tokenizer(*segments, truncation=False)
+        enc = tokenizer(*segments, truncation=False, verbose=False)  # over-length is handled below, not warned about
         cut = len(enc["input_ids"]) > max_length
         if cut:
             # Cut the text, keep the target; a target that alone fills the window is cut too.
