@@ -77,6 +77,7 @@ class Predictor:
             torch.set_num_threads(self.config.threads)
         self.ner = ner
         self.stance_model = stance
+        self._o_index = ner.labels.index("O") if ner is not None and "O" in ner.labels else 0
         self._backends: dict[str, Backend] = {}
         for task, loaded in (("ner", ner), ("stance", stance)):
             if loaded is not None:
@@ -226,13 +227,12 @@ class Predictor:
     def _scatter_window(self, window: _Window, piece_probs: np.ndarray, probs: list[np.ndarray]) -> None:
         strategy = self.config.subword_strategy
         out = probs[window.sentence]
-        o_index = self.ner.labels.index("O") if "O" in self.ner.labels else 0
         for w in window.owned:
             start, end = window.word_piece_ranges[w - window.first_word]
             if end > start:
                 out[w] = pool_word_probs(piece_probs[start:end], strategy)
             else:  # a word the tokenizer turned into no piece at all
-                out[w, o_index] = 1.0
+                out[w, self._o_index] = 1.0
 
     def _run_batches(self, task: str, sequences: list[list[int]], pad_id: int, consume, type_ids: list[list[int]] | None = None) -> None:
         """Run sequences through a task's backend in length-bucketed batches;

@@ -219,12 +219,16 @@ def _ner_compute_metrics(labels: list[str], sentence_of_row: list[int]):
         order = sorted(y_true)
         m = ner_metrics([y_true[s] for s in order], [y_pred[s] for s in order])
         compute.last = m  # type: ignore[attr-defined]
-        flat = {k: v for k, v in m.items() if isinstance(v, (int, float))}
-        for kind, row in m["per_type"].items():
-            flat[f"f1_{kind}"] = row["f1"]
-        return flat
+        return _flat_metrics(m, "per_type")
 
     return compute
+
+
+def _flat_metrics(metrics: dict, breakdown: str) -> dict:
+    """The scalar metrics plus `f1_<name>` for each row of `metrics[breakdown]`, as Trainer logs them."""
+    flat = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    flat.update({f"f1_{name}": row["f1"] for name, row in metrics[breakdown].items()})
+    return flat
 
 
 def _stance_compute_metrics(labels: list[str]):
@@ -232,10 +236,7 @@ def _stance_compute_metrics(labels: list[str]):
         preds, gold = eval_pred.predictions, eval_pred.label_ids
         m = stance_metrics([labels[i] for i in gold], [labels[i] for i in preds], labels)
         compute.last = m  # type: ignore[attr-defined]
-        flat = {k: v for k, v in m.items() if isinstance(v, (int, float))}
-        for label, row in m["per_class"].items():
-            flat[f"f1_{label}"] = row["f1"]
-        return flat
+        return _flat_metrics(m, "per_class")
 
     return compute
 
