@@ -131,9 +131,12 @@ def _server(d: dict) -> list[str]:
     ratios = ", ".join(f"c={c}: {_f(v, 2, '×')}" for c, v in d.get("batching_speedup", {}).items())
     b = d["burst"]
     out += ["", f"Micro-batching on/off requests/s: {ratios}.", "",
-            f"**Burst:** {b['waves']} waves of {b['burst_size']} simultaneous requests (8× `--max-queue {b['queue_limit']}`): "
+            f"**Burst:** {b['waves']} waves of {b['burst_size']} simultaneous requests (8× `--max-queue {b['queue_limit']}`"
+            f"{', --max-queue-delay-ms ' + str(b['max_queue_delay_ms']) if b.get('max_queue_delay_ms') else ''}; "
+            f"client: {b.get('client', 'python asyncio + httpx')}): "
             f"statuses {b['statuses']}, refused (503/429) {_f(100 * b['refused_fraction'] if b['refused_fraction'] is not None else None, 1, ' %')}; "
             f"accepted p50/p99 {_f(b['accepted_p50_ms'])}/{_f(b['accepted_p99_ms'])} ms vs unloaded p50/p99 "
+            f"({b.get('unloaded_requests', 40)} sequential requests, same client) "
             f"{_f(b['unloaded_p50_ms'])}/{_f(b['unloaded_p99_ms'])} ms (p99 ratio {_f(b['p99_ratio'], 2, '×')}); "
             f"server alive afterwards: {b.get('server_alive')}; normal requests afterwards succeed: {b['recovered']}.",
             "", "![server](server.png)", ""]

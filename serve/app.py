@@ -23,6 +23,7 @@ from serve.routes import ApiError, api_error_response, open_router, v1_router
 from serve.schemas import document_limits, error_response
 from serve.security import ApiKeyMiddleware, BodyLimitMiddleware, RequestIdMiddleware, request_id_of
 from serve.settings import ServeSettings
+from serve.shedding import LoadShedMiddleware
 
 log = logging.getLogger("kashif.serve")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -155,7 +156,10 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
     /v1/* answer 503 until the models are loaded and warmed up."""
     settings = settings or ServeSettings()
     metrics = ServerMetrics()
-    batcher = MicroBatcher(settings.max_batch_units, settings.max_batch_chars, settings.max_wait_ms / 1000, settings.max_queue, observer=metrics)
+    batcher = MicroBatcher(
+        settings.max_batch_units, settings.max_batch_chars, settings.max_wait_ms / 1000, settings.max_queue,
+        observer=metrics, max_queue_delay_s=settings.max_queue_delay_s,
+    )
     state = ServiceState(settings=settings, metrics=metrics, batcher=batcher)
 
     @contextlib.asynccontextmanager
@@ -199,6 +203,7 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
         )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(LoadShedMiddleware, batcher=batcher, metrics=metrics)  # first: refusing must stay cheap
     return app
 
 

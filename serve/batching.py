@@ -9,6 +9,13 @@ is idle is dispatched at once: a fixed wait window would halve the
 throughput of a single client. Batches grow by themselves under load, because
 requests pile up while the previous batch runs; `max_wait_s` only adds a
 short wait when other requests are already queued.
+
+Admission is bounded twice: by the number of queued requests (`max_queue`)
+and by time (`max_queue_delay_s`): a request whose estimated wait — the
+batches and characters queued and running ahead of it, priced by a line
+fitted to the recent batches (seconds = per batch + per character × chars) —
+exceeds the budget is refused at once, so the requests that are accepted
+during a burst still finish within a bounded latency.
 """
 from __future__ import annotations
 
@@ -27,8 +34,8 @@ Runner = Callable[[list[Any]], Sequence[Any]]
 class QueueFull(Exception):
     """The queue is at its bound; the client should retry after `retry_after` seconds."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"the inference queue is full; retry after {retry_after} s")
+    def __init__(self, retry_after: int, reason: str = "the inference queue is full") -> None:
+        super().__init__(f"{reason}; retry after {retry_after} s")
         self.retry_after = retry_after
 
 
@@ -80,13 +87,17 @@ class MicroBatcher:
         max_wait_s: float = 0.002,
         max_queue: int = 256,
         observer: BatchObserver | None = None,
+        max_queue_delay_s: float | None = None,
     ) -> None:
         if max_units < 1 or max_chars < 1 or max_queue < 1 or max_wait_s < 0:
             raise ValueError("batch limits and queue size must be positive")
+        if max_queue_delay_s is not None and max_queue_delay_s <= 0:
+            raise ValueError("max_queue_delay_s must be positive (or None: no time bound)")
         self.max_units = max_units
         self.max_chars = max_chars
         self.max_wait_s = max_wait_s
         self.max_queue = max_queue
+        self.max_queue_delay_s = max_queue_delay_s
         self._observer: BatchObserver = observer or _NullObserver()
         self._runners: dict[str, Runner] = {}
         self._queue: deque[_Job] = deque()
@@ -95,6 +106,10 @@ class MicroBatcher:
         self._task: asyncio.Task | None = None
         self._closing = False
         self._batch_seconds = 0.05  # running mean, for Retry-After
+        self._recent: deque[tuple[int, float]] = deque(maxlen=64)  # (chars, seconds) of recent batches
+        self._cost: tuple[float, float] | None = None  # fitted (seconds per batch, seconds per character)
+        self._running_chars = 0
+        self._running_since = 0.0
 
     # ---- lifecycle ---------------------------------------------------
     def set_runner(self, kind: str, runner: Runner) -> None:
@@ -127,6 +142,52 @@ class MicroBatcher:
         """Run `fn` in the inference thread (model loading, warm-up)."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
+    def expected_wait(self, extra_chars: int = 0, extra_units: int = 1) -> float:
+        """Estimated seconds until a new request of `extra_chars` characters is
+        answered: the running batch's remainder, the queue ahead, and itself."""
+        if self._cost is None:
+            return 0.0  # nothing measured yet: no basis for refusing
+        per_batch, per_char = self._cost
+        running = 0.0
+        if self._running_chars:
+            running = max(0.0, per_batch + per_char * self._running_chars - (time.perf_counter() - self._running_since))
+        units = extra_units + sum(len(job.items) for job in self._queue)
+        chars = extra_chars + sum(job.chars for job in self._queue)
+        return running + per_batch * math.ceil(units / self.max_units) + per_char * chars
+
+    def _fit_cost(self) -> None:
+        """Least-squares line through the recent (chars, seconds) batches, kept non-negative."""
+        n = len(self._recent)
+        mean_x = sum(x for x, _ in self._recent) / n
+        mean_y = sum(y for _, y in self._recent) / n
+        var = sum((x - mean_x) ** 2 for x, _ in self._recent)
+        slope = sum((x - mean_x) * (y - mean_y) for x, y in self._recent) / var if var > 0 else 0.0
+        if slope <= 0:
+            self._cost = (mean_y, 0.0)
+        elif mean_y - slope * mean_x < 0:
+            self._cost = (0.0, mean_y / mean_x)
+        else:
+            self._cost = (mean_y - slope * mean_x, slope)
+
+    def overloaded(self, extra_chars: int = 0) -> bool:
+        """True when a new request would be refused: the queue is full, or work is
+        waiting and the estimated wait is over `max_queue_delay_s`."""
+        if len(self._queue) >= self.max_queue:
+            return True
+        busy = bool(self._queue) or self._running_chars > 0
+        return busy and self.max_queue_delay_s is not None and self.expected_wait(extra_chars) > self.max_queue_delay_s
+
+    def refusal(self, kind: str, chars: int = 0) -> QueueFull | None:
+        """The error refusing a new `kind` request of `chars` characters now, or
+        None if it would be admitted; a refusal is counted by the observer."""
+        if not self.overloaded(chars):
+            return None
+        self._observer.on_rejected(kind)
+        if len(self._queue) >= self.max_queue:
+            return QueueFull(self.retry_after(), f"the inference queue is full ({self.max_queue} requests)")
+        return QueueFull(self.retry_after(), f"the server is busy: the estimated wait of {self.expected_wait(chars) * 1000:.0f} ms "
+                                             f"is over the limit of {self.max_queue_delay_s * 1000:.0f} ms")  # type: ignore[operator]
+
     def retry_after(self) -> int:
         batches_ahead = 1 + len(self._queue) / max(1, min(self.max_units, self.max_queue))
         return max(1, math.ceil(self._batch_seconds * batches_ahead))
@@ -142,10 +203,11 @@ class MicroBatcher:
         items = list(items)
         if not items:
             return []
-        if len(self._queue) >= self.max_queue:
-            self._observer.on_rejected(kind)
-            raise QueueFull(self.retry_after())
-        job = _Job(kind, items, sum(_chars(i) for i in items), asyncio.get_running_loop().create_future())
+        chars = sum(_chars(i) for i in items)
+        refused = self.refusal(kind, chars)
+        if refused is not None:
+            raise refused
+        job = _Job(kind, items, chars, asyncio.get_running_loop().create_future())
         self._queue.append(job)
         self._observer.on_queue_depth(len(self._queue))
         assert self._wakeup is not None
@@ -217,10 +279,17 @@ class MicroBatcher:
             if not live:
                 continue
             kind = live[0].kind
-            started = time.perf_counter()
-            outcomes = await loop.run_in_executor(self._executor, self._run, kind, [job.items for job in live])
+            chars = sum(job.chars for job in live)
+            started = self._running_since = time.perf_counter()
+            self._running_chars = chars
+            try:
+                outcomes = await loop.run_in_executor(self._executor, self._run, kind, [job.items for job in live])
+            finally:
+                self._running_chars = 0
             seconds = time.perf_counter() - started
             self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * seconds
+            self._recent.append((chars, seconds))
+            self._fit_cost()
             self._observer.on_batch(kind, len(live), sum(len(job.items) for job in live), seconds)
             for job, outcome in zip(live, outcomes):
                 if job.future.done():

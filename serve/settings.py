@@ -51,6 +51,9 @@ class ServeSettings:
     max_wait_ms: float = 2.0  # extra wait for more requests, only when others are already queued
     max_queue: int = 256  # requests waiting for inference; beyond it → 503 + Retry-After
     request_timeout_s: float = 30.0
+    # refuse (503) a request whose estimated wait for inference is over this;
+    # None: the request timeout (a request that would time out is refused at once)
+    max_queue_delay_ms: float | None = None
 
     # request limits
     max_body_bytes: int = 1_000_000
@@ -78,6 +81,12 @@ class ServeSettings:
             raise ValueError(f"max-wait-ms must not be negative, got {self.max_wait_ms}")
         if self.request_timeout_s <= 0:
             raise ValueError(f"request-timeout must be positive, got {self.request_timeout_s}")
+        if self.max_queue_delay_ms is not None and self.max_queue_delay_ms <= 0:
+            raise ValueError(f"max-queue-delay-ms must be positive, got {self.max_queue_delay_ms:g}")
+
+    @property
+    def max_queue_delay_s(self) -> float:
+        return self.request_timeout_s if self.max_queue_delay_ms is None else self.max_queue_delay_ms / 1000
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, got {self.port}")
 
@@ -113,6 +122,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                                f"a lone request never waits (KASHIF_MAX_WAIT_MS, default {d.max_wait_ms})")
     batching.add_argument("--max-queue", type=int, default=_env_int("KASHIF_MAX_QUEUE", d.max_queue),
                           help=f"requests waiting for inference before new ones get 503 (KASHIF_MAX_QUEUE, default {d.max_queue})")
+    delay = os.environ.get("KASHIF_MAX_QUEUE_DELAY_MS")
+    batching.add_argument("--max-queue-delay-ms", type=float, default=_env_float("KASHIF_MAX_QUEUE_DELAY_MS", 0) if delay else None,
+                          help="refuse (503 + Retry-After) a request whose estimated wait for inference is longer than this, "
+                               "so that accepted requests stay fast under a burst (KASHIF_MAX_QUEUE_DELAY_MS; "
+                               "default: the request timeout)")
     batching.add_argument("--request-timeout", type=float, default=_env_float("KASHIF_REQUEST_TIMEOUT", d.request_timeout_s),
                           help=f"seconds a request may wait for its result before 504 (KASHIF_REQUEST_TIMEOUT, default {d.request_timeout_s})")
 
@@ -151,6 +165,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         max_wait_ms=args.max_wait_ms,
         max_queue=args.max_queue,
         request_timeout_s=args.request_timeout,
+        max_queue_delay_ms=args.max_queue_delay_ms,
         max_body_bytes=args.max_body_bytes,
         max_items=args.max_items,
         max_chars=args.max_chars,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -168,6 +169,42 @@ def test_full_queue_refuses_at_once_with_retry_after():
         runner.gate.set()
         assert await asyncio.gather(blocker, *queued) == [["FIRST"], ["Q0"], ["Q1"]]
         assert await batcher.submit("upper", ["again"]) == ["AGAIN"]  # recovered by itself
+        await batcher.close()
+
+    asyncio.run(scenario())
+
+
+class PacedRunner(GatedRunner):
+    """A GatedRunner that also takes 1 ms per character, so the batcher can measure a rate."""
+
+    def __call__(self, items: list[str]) -> list[str]:
+        time.sleep(0.001 * sum(len(item) for item in items))
+        return super().__call__(items)
+
+
+def test_time_bound_refuses_what_would_wait_too_long_but_never_a_lone_request():
+    async def scenario():
+        runner = PacedRunner()
+        runner.gate.set()
+        batcher, recorder = _batcher(runner, max_wait_s=0.0, max_queue_delay_s=0.3)
+        assert batcher.expected_wait(10_000) == 0.0  # nothing measured yet: no basis for refusing
+        assert await batcher.submit("upper", ["a" * 50]) == ["A" * 50]
+        assert await batcher.submit("upper", ["a" * 150]) == ["A" * 150]  # two sizes: a line of ~1 ms per character
+        assert 0.35 < batcher.expected_wait(400) < 0.8
+        # idle: even a request estimated far over the bound is served (a lone request is never refused)
+        assert batcher.refusal("upper", 2_000) is None and recorder.rejected == 0
+
+        runner.gate.clear()
+        blocker = asyncio.create_task(batcher.submit("upper", ["b" * 50]))
+        await _until(lambda: runner.entered == 3)  # running, held at the gate
+        admitted = asyncio.create_task(batcher.submit("upper", ["c" * 100]))  # ≤ 0.05 + 0.1 + 0.1 s ahead of it
+        await _until(lambda: batcher.depth == 1)
+        with pytest.raises(QueueFull) as refused:  # 100 queued + 300 of its own ≈ 0.4 s > 0.3 s
+            await batcher.submit("upper", ["d" * 300])
+        assert "estimated wait" in str(refused.value) and "300 ms" in str(refused.value)
+        assert refused.value.retry_after >= 1 and recorder.rejected == 1
+        runner.gate.set()
+        assert await asyncio.gather(blocker, admitted) == [["B" * 50], ["C" * 100]]
         await batcher.close()
 
     asyncio.run(scenario())

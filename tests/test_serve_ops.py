@@ -106,6 +106,9 @@ def test_cli_bad_model_path_and_key_file_fail_in_one_line(tmp_path):
     assert bad_keys.returncode == 2 and "holds no key" in bad_keys.stderr and "Traceback" not in bad_keys.stderr
     bad_limit = _serve("--max-items", "0")
     assert bad_limit.returncode == 2 and "max-items must be at least 1" in bad_limit.stderr
+    bad_delay = subprocess.run([*kashif_command(), "serve", "--port", "0"], env=server_env({"KASHIF_MAX_QUEUE_DELAY_MS": "-5"}),
+                               capture_output=True, text=True, timeout=120)
+    assert bad_delay.returncode == 2 and bad_delay.stderr.strip().endswith("max-queue-delay-ms must be positive, got -5")
 
 
 def test_cli_model_that_fails_to_load_exits_nonzero(tmp_path):
@@ -178,6 +181,33 @@ def test_overload_gets_503_with_retry_after_then_recovers(ops_server, arabic_sen
         metrics = c.get("/metrics").text
         assert 'kashif_rejected_requests_total{task="entities"}' in metrics
         assert "kashif_queue_depth 0.0" in metrics
+
+
+def test_time_bound_sheds_requests_before_reading_them(tiny_ner_dir, arabic_sentences, tmp_path):
+    srv = start_server(["--ner-model", str(tiny_ner_dir)], "--max-queue-delay-ms", "1", log_dir=tmp_path)
+    heavy = _heavy_texts(arabic_sentences, 8, chars=20_000)  # seconds of inference
+    try:
+        with httpx.Client(base_url=srv.url, timeout=180) as c:
+            assert c.post("/v1/entities", json={"text": arabic_sentences[0]}).status_code == 200  # the batcher measures a rate
+            busy = threading.Thread(target=lambda: c.post("/v1/entities", json={"texts": heavy}))
+            busy.start()
+            # not even valid JSON: a refused request is answered before its body is read
+            probe = {"content": b"{not json", "headers": {"content-type": "application/json", "x-request-id": "probe-1"}}
+            shed = c.post("/v1/entities", **probe)
+            while shed.status_code != 503 and busy.is_alive():  # until the heavy request has reached the batcher
+                time.sleep(0.02)
+                shed = c.post("/v1/entities", **probe)
+            assert shed.status_code == 503, shed.text
+            error = shed.json()["error"]
+            assert error["code"] == "overloaded" and "estimated wait" in error["message"] and error["request_id"] == "probe-1"
+            assert shed.headers["x-request-id"] == "probe-1" and int(shed.headers["retry-after"]) >= 1
+            assert c.get("/healthz").status_code == 200  # only inference routes are shed
+            busy.join(180)
+            assert c.post("/v1/entities", json={"text": arabic_sentences[1]}).status_code == 200  # idle again: admitted
+            assert _metric(c, r'^kashif_rejected_requests_total\{task="entities"\} (\S+)$') >= 1
+            assert _metric(c, r'^kashif_http_requests_total\{method="POST",route="/v1/entities",status="503"\} (\S+)$') >= 1
+    finally:
+        srv.stop()
 
 
 def test_sigterm_finishes_in_flight_requests_and_exits_0(ops_server, arabic_sentences):
