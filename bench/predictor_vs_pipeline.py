@@ -165,6 +165,7 @@ def compare_on_model(opts: BenchOptions, name: str, model_dir: str, sentences: l
         rows[label] = row
     pipelines = [r for k, r in rows.items() if k.startswith("pipeline") and "sentences_per_s" in r]
     best_pipe = max((r["sentences_per_s"] for r in pipelines), default=None)
+    ceiling = fp32_ceiling(opts, model_dir, texts, best_pipe)
     for key, row in rows.items():
         if key.startswith("predictor") and best_pipe and "sentences_per_s" in row:
             row["speedup_vs_best_pipeline"] = row["sentences_per_s"] / best_pipe
@@ -172,7 +173,34 @@ def compare_on_model(opts: BenchOptions, name: str, model_dir: str, sentences: l
             if "sentences_per_s" in default_pipe:
                 row["speedup_vs_default_pipeline"] = row["sentences_per_s"] / default_pipe["sentences_per_s"]
     return {"model": name, "model_dir": model_dir, "sentences": len(texts), "words": words, "rows": rows,
-            "identical_input_sentences": sum(identical)}
+            "identical_input_sentences": sum(identical), "fp32_ceiling": ceiling}
+
+
+def fp32_ceiling(opts: BenchOptions, model_dir: str, texts: Sequence[str], pipeline_sentences_per_s: float | None) -> dict | None:
+    """How fast any fp32 implementation could be relative to the pipeline: the
+    pipeline's own FLOPs (each sentence at its own length, as it runs them)
+    per second, against the fastest fp32 matmul this run measured. Equal labels
+    need fp32 (bf16 rounding flips near-tied labels of a random-weight model),
+    so this ratio bounds the speed-up at equal labels."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from bench.flops import flops_per_sequence
+
+    try:
+        flops = json.loads((opts.results_dir / "flops.json").read_text())
+        if flops["meta"]["date"] != opts.started or not pipeline_sentences_per_s:
+            return None
+        limits = [flops["matmul_limit_gflop_per_s"].get("fp32")]
+        limits += [b.get("window_limit_gflop_per_s", {}).get("fp32") for b in flops["backends"]]
+        limit = max(v for v in limits if v)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    config = AutoConfig.from_pretrained(model_dir).to_dict()
+    lengths = [len(ids) for ids in AutoTokenizer.from_pretrained(model_dir)(list(texts))["input_ids"]]
+    gflop = sum(flops_per_sequence(config, n, config.get("num_labels", 9)) for n in lengths) / 1e9
+    achieved = gflop * pipeline_sentences_per_s / len(texts)
+    return {"pipeline_gflop_per_s": achieved, "fp32_limit_gflop_per_s": limit, "pipeline_fraction_of_fp32_limit": achieved / limit,
+            "max_fp32_speedup": limit / achieved}
 
 
 def run(opts: BenchOptions) -> dict:

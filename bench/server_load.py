@@ -30,7 +30,7 @@ CONCURRENCY = (1, 16, 64)
 BURST_QUEUE = 16  # --max-queue of the burst server; the burst is 8× this
 BURST_QUEUE_DELAY_MS = 10  # --max-queue-delay-ms of the burst server: its latency budget for queueing
 UNLOADED_REQUESTS = 200
-REPEATS = 2  # measurements per mode and level, alternating between the modes
+REPEATS = 3  # measurements per mode and level, alternating between the modes (run-to-run noise here is ±15 %)
 
 
 # ---- the server ---------------------------------------------------------------
