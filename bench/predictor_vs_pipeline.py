@@ -13,7 +13,6 @@ from typing import Sequence
 
 from bench.common import BenchOptions, WorkerError, anercorp_sentences, base_ner_model, bundled, call_in_subprocess, ensure_onnx_exports, write_result
 
-DEFAULT_FAST = ("onnx", "int8")
 
 
 @dataclass(frozen=True)
@@ -125,7 +124,8 @@ def measure_pipeline(spec: dict) -> dict:
 
 def fastest_backend(opts: BenchOptions) -> tuple[str, str]:
     """The fastest backend on the base model among those that keep ΔF1 ≤ 0.3 on
-    the bundled model, from this run's backends section when there is one."""
+    the bundled model, from this run's backends section when there is one;
+    otherwise the library's default (torch, `--precision auto`)."""
     path = opts.results_dir / "backends.json"
     try:
         data = json.loads(path.read_text())
@@ -134,7 +134,9 @@ def fastest_backend(opts: BenchOptions) -> tuple[str, str]:
             return choice["backend"], choice["precision"]
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    return DEFAULT_FAST
+    from model.backends import resolve_precision
+
+    return "torch", resolve_precision("auto", "torch", "cpu")
 
 
 def compare_on_model(opts: BenchOptions, name: str, model_dir: str, sentences: list[list[str]], pipeline_batches: Sequence[int]) -> dict:

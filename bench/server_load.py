@@ -248,8 +248,9 @@ def run(opts: BenchOptions) -> dict:
                     _warm(base + "/v1/entities", bodies, bodies_file, c)
             for c in CONCURRENCY:
                 runs: dict[str, list[dict]] = {mode: [] for mode in servers}
-                for _ in range(REPEATS):  # A B A B: best of each, against interference from other processes
-                    for mode, (base, _) in servers.items():
+                for repeat in range(REPEATS):  # A B, B A, A B: best of each, against drift and order effects
+                    order = list(servers.items()) if repeat % 2 == 0 else list(reversed(servers.items()))
+                    for mode, (base, _) in order:
                         runs[mode].append(_load_level(base + "/v1/entities", bodies, bodies_file, c, seconds))
                 for mode, measured in runs.items():
                     best = max(measured, key=lambda r: r["requests_per_s"])
