@@ -92,7 +92,7 @@ def _backends(d: dict) -> list[str]:
             if "error" in r.get(part, {}):
                 out.append(f"|  ↳ {part} failed: {r[part]['error'][:160]} |||||||||||||")
     rec = d.get("recommended_default") or {}
-    out += ["", f"**Fastest setting within ΔF1 ≤ {MAX_F1_DROP} (NER and stance):** `--backend {rec.get('backend')} --precision {rec.get('precision')}` — {rec.get('why')}", ""]
+    out += ["", f"**Fastest setting within ΔF1 ≤ {MAX_F1_DROP} (NER and stance) with batch-independent labels — the default:** `--backend {rec.get('backend')} --precision {rec.get('precision')}` — {rec.get('why')}", ""]
     out += [f"- {n}" for n in d.get("notes", [])]
     return out + ["", "![backends](backends.png)", ""]
 
