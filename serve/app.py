@@ -196,6 +196,7 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
     # add_middleware wraps: the last added runs first
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys)
+    app.add_middleware(LoadShedMiddleware, batcher=batcher)  # refuses before the body is read
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
@@ -203,7 +204,6 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
         )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(LoadShedMiddleware, batcher=batcher, metrics=metrics)  # first: refusing must stay cheap
     return app
 
 

@@ -6,6 +6,8 @@ import time
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serve.shedding import INFERENCE_ROUTES
+
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256)
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -60,6 +62,8 @@ class MetricsMiddleware:
         path = getattr(scope.get("route"), "path_format", None) or getattr(scope.get("route"), "path", None)
         if isinstance(path, str) and path.startswith("/"):
             return path
+        if scope["path"] in INFERENCE_ROUTES:  # refused by the load shedder before routing
+            return scope["path"]
         return "/static" if scope["path"].startswith("/static/") else "other"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

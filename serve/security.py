@@ -23,10 +23,6 @@ _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 PROTECTED_PREFIX = "/v1/"
 
 
-def valid_client_request_id(value: str) -> bool:
-    return bool(_CLIENT_ID.match(value))
-
-
 def request_id_of(scope: Scope) -> str | None:
     return scope.get("state", {}).get("request_id")
 
@@ -43,7 +39,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         given = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
-        request_id = given if valid_client_request_id(given) else uuid.uuid4().hex
+        request_id = given if _CLIENT_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 0

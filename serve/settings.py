@@ -20,7 +20,7 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{name}={value!r} is not an integer") from None
 
 
-def _env_float(name: str, default: float) -> float:
+def _env_float(name: str, default: float | None) -> float | None:
     value = os.environ.get(name)
     if value is None or value == "":
         return default
@@ -122,8 +122,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                                f"a lone request never waits (KASHIF_MAX_WAIT_MS, default {d.max_wait_ms})")
     batching.add_argument("--max-queue", type=int, default=_env_int("KASHIF_MAX_QUEUE", d.max_queue),
                           help=f"requests waiting for inference before new ones get 503 (KASHIF_MAX_QUEUE, default {d.max_queue})")
-    delay = os.environ.get("KASHIF_MAX_QUEUE_DELAY_MS")
-    batching.add_argument("--max-queue-delay-ms", type=float, default=_env_float("KASHIF_MAX_QUEUE_DELAY_MS", 0) if delay else None,
+    batching.add_argument("--max-queue-delay-ms", type=float, default=_env_float("KASHIF_MAX_QUEUE_DELAY_MS", None),
                           help="refuse (503 + Retry-After) a request whose estimated wait for inference is longer than this, "
                                "so that accepted requests stay fast under a burst (KASHIF_MAX_QUEUE_DELAY_MS; "
                                "default: the request timeout)")
