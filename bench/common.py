@@ -176,17 +176,17 @@ def _worker_main(argv: Sequence[str]) -> int:
     return 0
 
 
-def peak_rss_mb() -> float:
-    """This process's own peak RSS. Not ru_maxrss: Linux carries the parent's RSS at
-    fork into the child's ru_maxrss across exec, so every worker would read at least
-    the (torch-importing) parent's size. VmHWM belongs to the new address space."""
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """A process's own peak RSS (this one by default). Not ru_maxrss: Linux carries the
+    parent's RSS at fork into the child's ru_maxrss across exec, so every worker would
+    read at least the (torch-importing) parent's size. VmHWM belongs to the new address space."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if pid == "self" else float("nan")
 
 
 def rss_mb() -> float:

@@ -24,7 +24,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from bench.common import BENCH_DIR, REPO, BenchOptions, anercorp_sentences, base_ner_model, bundled, ensure_onnx_exports, write_result
+from bench.common import BENCH_DIR, REPO, BenchOptions, anercorp_sentences, base_ner_model, bundled, ensure_onnx_exports, peak_rss_mb, write_result
 
 CONCURRENCY = (1, 16, 64)
 BURST_QUEUE = 16  # --max-queue of the burst server; the burst is 8× this
@@ -82,16 +82,6 @@ def _wait_ready(base: str, proc: subprocess.Popen, timeout: float, log) -> None:
     raise RuntimeError(f"kashif serve was not ready within {timeout:.0f} s")
 
 
-def peak_rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
 # ---- load generators --------------------------------------------------------
 def wrk_available() -> bool:
     return shutil.which("wrk") is not None
@@ -116,10 +106,9 @@ def run_wrk(url: str, bodies_file: Path, concurrency: int, seconds: float) -> di
             "non_2xx": s["errors_status"], "socket_errors": errors}
 
 
-async def _client_run(url: str, bodies: Sequence[bytes], concurrency: int, total: int, timeout: float,
-                      all_at_once: bool = False) -> list[tuple[int, float]]:
-    """`total` POSTs with `concurrency` in flight (or all released together):
-    (status, seconds) per request; status 0 = transport error or timeout."""
+async def _client_run(url: str, bodies: Sequence[bytes], concurrency: int, total: int, timeout: float) -> list[tuple[int, float]]:
+    """`total` POSTs with `concurrency` in flight: (status, seconds) per request;
+    status 0 = transport error or timeout. (The load when wrk is not installed.)"""
     import httpx
 
     results: list[tuple[int, float]] = []
@@ -141,23 +130,16 @@ async def _client_run(url: str, bodies: Sequence[bytes], concurrency: int, total
             for i in counter:
                 await one(i)
 
-        if all_at_once:
-            async def released(i: int) -> None:
-                await gate.wait()
-                await one(i)
-
-            tasks = [asyncio.create_task(released(i)) for i in range(total)]
-        else:
-            tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
+        tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
         await asyncio.sleep(0)
         gate.set()
         await asyncio.gather(*tasks)
     return results
 
 
-def client_load(url: str, bodies: Sequence[bytes], concurrency: int, total: int, timeout: float = 30.0, all_at_once: bool = False) -> tuple[dict, list]:
+def client_load(url: str, bodies: Sequence[bytes], concurrency: int, total: int, timeout: float = 30.0) -> tuple[dict, list]:
     t0 = time.perf_counter()
-    results = asyncio.run(_client_run(url, bodies, concurrency, total, timeout, all_at_once))
+    results = asyncio.run(_client_run(url, bodies, concurrency, total, timeout))
     seconds = time.perf_counter() - t0
     ok = sorted(dt for status, dt in results if status == 200)
     summary = {"tool": "python-asyncio-httpx", "requests": len(results), "seconds": seconds,

@@ -105,7 +105,6 @@ class MicroBatcher:
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._closing = False
-        self._batch_seconds = 0.05  # running mean, for Retry-After
         self._recent: deque[tuple[int, float]] = deque(maxlen=64)  # (chars, seconds) of recent batches
         self._cost: tuple[float, float] | None = None  # fitted (seconds per batch, seconds per character)
         self._running_chars = 0
@@ -169,28 +168,22 @@ class MicroBatcher:
         else:
             self._cost = (mean_y - slope * mean_x, slope)
 
-    def overloaded(self, extra_chars: int = 0) -> bool:
-        """True when a new request would be refused: the queue is full, or work is
-        waiting and the estimated wait is over `max_queue_delay_s`."""
-        if len(self._queue) >= self.max_queue:
-            return True
-        busy = bool(self._queue) or self._running_chars > 0
-        return busy and self.max_queue_delay_s is not None and self.expected_wait(extra_chars) > self.max_queue_delay_s
-
     def refusal(self, kind: str, chars: int = 0) -> QueueFull | None:
-        """The error refusing a new `kind` request of `chars` characters now, or
-        None if it would be admitted; a refusal is counted by the observer."""
-        if not self.overloaded(chars):
+        """The error refusing a new `kind` request of `chars` characters now — the
+        queue is full, or work is ahead and the estimated wait is over
+        `max_queue_delay_s` (a lone request is never refused) — or None if it
+        would be admitted. A refusal is counted by the observer."""
+        if not self._queue and not self._running_chars:
+            return None
+        wait = self.expected_wait(chars)
+        if len(self._queue) >= self.max_queue:
+            reason = f"the inference queue is full ({self.max_queue} requests)"
+        elif self.max_queue_delay_s is not None and wait > self.max_queue_delay_s:
+            reason = f"the server is busy: the estimated wait of {wait * 1000:.0f} ms is over the limit of {self.max_queue_delay_s * 1000:.0f} ms"
+        else:
             return None
         self._observer.on_rejected(kind)
-        if len(self._queue) >= self.max_queue:
-            return QueueFull(self.retry_after(), f"the inference queue is full ({self.max_queue} requests)")
-        return QueueFull(self.retry_after(), f"the server is busy: the estimated wait of {self.expected_wait(chars) * 1000:.0f} ms "
-                                             f"is over the limit of {self.max_queue_delay_s * 1000:.0f} ms")  # type: ignore[operator]
-
-    def retry_after(self) -> int:
-        batches_ahead = 1 + len(self._queue) / max(1, min(self.max_units, self.max_queue))
-        return max(1, math.ceil(self._batch_seconds * batches_ahead))
+        return QueueFull(max(1, math.ceil(self.expected_wait())), reason)  # Retry-After: when the work ahead is done
 
     # ---- requests ----------------------------------------------------
     async def submit(self, kind: str, items: Sequence[Any], timeout: float | None = None) -> list[Any]:
@@ -287,7 +280,6 @@ class MicroBatcher:
             finally:
                 self._running_chars = 0
             seconds = time.perf_counter() - started
-            self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * seconds
             self._recent.append((chars, seconds))
             self._fit_cost()
             self._observer.on_batch(kind, len(live), sum(len(job.items) for job in live), seconds)

@@ -83,12 +83,12 @@ class ServeSettings:
             raise ValueError(f"request-timeout must be positive, got {self.request_timeout_s}")
         if self.max_queue_delay_ms is not None and self.max_queue_delay_ms <= 0:
             raise ValueError(f"max-queue-delay-ms must be positive, got {self.max_queue_delay_ms:g}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0..65535, got {self.port}")
 
     @property
     def max_queue_delay_s(self) -> float:
         return self.request_timeout_s if self.max_queue_delay_ms is None else self.max_queue_delay_ms / 1000
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port must be 0..65535, got {self.port}")
 
 
 def read_key_file(path: str | os.PathLike) -> tuple[str, ...]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 import httpx
 
 from model.predictor import Predictor
@@ -73,3 +75,12 @@ def test_not_ready_until_warm_up_is_done(tiny_bundle_dir):
         assert "kashif_ready 1.0" in (await client.get("/metrics")).text
 
     asyncio.run(_with_app(app, scenario))
+
+
+def test_settings_refuse_impossible_values():
+    for bad, message in (({"port": 70_000}, "port must be 0..65535"), ({"max_queue_delay_ms": 0}, "max-queue-delay-ms must be positive"),
+                         ({"max_queue": 0}, "max-queue must be at least 1")):
+        with pytest.raises(ValueError, match=message):
+            ServeSettings(**bad)
+    assert ServeSettings(request_timeout_s=12).max_queue_delay_s == 12  # default: the request timeout
+    assert ServeSettings(max_queue_delay_ms=50).max_queue_delay_s == 0.05
