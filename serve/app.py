@@ -24,10 +24,10 @@ from serve.schemas import document_limits, error_response
 from serve.security import ApiKeyMiddleware, BodyLimitMiddleware, RequestIdMiddleware, request_id_of
 from serve.settings import ServeSettings
 from serve.shedding import LoadShedMiddleware
+from serve.worker import PredictorProcess, warm_up
 
 log = logging.getLogger("kashif.serve")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-WARM_UP_TEXT = "زار الرئيس محمد بن سلمان مدينة القاهرة والتقى بمسؤولي جامعة الدول العربية."
 
 DESCRIPTION = """Arabic named entities and stance.
 
@@ -45,7 +45,8 @@ class ServiceState:
     settings: ServeSettings
     metrics: ServerMetrics
     batcher: MicroBatcher
-    predictor: Predictor | None = None
+    predictor: Predictor | PredictorProcess | None = None
+    models: dict[str, dict] = field(default_factory=dict)  # task → the predictor's info(), set once loaded
     ready: bool = False
     load_error: str | None = None
     static_dir: Path = STATIC_DIR
@@ -54,26 +55,23 @@ class ServiceState:
 
     @property
     def tasks(self) -> list[str]:
-        if self.predictor is None:
-            return []
-        return [task for task, loaded in (("ner", self.predictor.ner), ("stance", self.predictor.stance_model)) if loaded is not None]
-
-
-def _warm_up(predictor: Predictor) -> None:
-    if predictor.ner is not None:
-        predictor.entities([WARM_UP_TEXT])
-    if predictor.stance_model is not None:
-        predictor.stance([(WARM_UP_TEXT, "القاهرة")])
+        return list(self.models)
 
 
 async def _load(state: ServiceState, predictor: Predictor | None) -> None:
-    """Load (unless given) and warm up the models in the inference thread, then report ready."""
+    """Load (unless given) and warm up the models — in a child process, or with
+    `--inference thread` in the inference thread — then report ready."""
     s = state.settings
     try:
-        if predictor is None:
-            predictor = await state.batcher.call(Predictor.from_refs, s.model, s.ner_model, s.stance_model, s.predictor)
-        if s.warmup:
-            await state.batcher.call(_warm_up, predictor)
+        if predictor is not None or s.inference == "thread":
+            if predictor is None:
+                predictor = await state.batcher.call(Predictor.from_refs, s.model, s.ner_model, s.stance_model, s.predictor)
+            if s.warmup:
+                await state.batcher.call(warm_up, predictor)
+        else:
+            predictor = await state.batcher.call(
+                PredictorProcess, s.model, s.ner_model, s.stance_model, s.predictor, s.warmup, state.metrics.inference_restarts.inc,
+            )
     except Exception as err:  # noqa: BLE001 - any load failure is reported, not raised into the loop
         state.load_error = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         log.error("cannot load the models: %s", state.load_error)
@@ -81,11 +79,11 @@ async def _load(state: ServiceState, predictor: Predictor | None) -> None:
             state.on_fatal()
         return
     state.predictor = predictor
-    if predictor.ner is not None:
+    info = state.models = predictor.info()
+    if "ner" in info:
         state.batcher.set_runner("entities", predictor.entities)
-    if predictor.stance_model is not None:
+    if "stance" in info:
         state.batcher.set_runner("stance", predictor.stance)
-    info = predictor.info()
     state.metrics.set_models(info)
     state.metrics.ready.set(1)
     state.ready = True
@@ -173,6 +171,8 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
             if not state._loader.done():
                 state._loader.cancel()
             await batcher.close()
+            if isinstance(state.predictor, PredictorProcess):
+                await asyncio.to_thread(state.predictor.close)
             log.info("inference stopped")
 
     app = FastAPI(title="Kashif", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -216,7 +216,7 @@ async def analyze(body: AnalyzeRequest, request: Request) -> dict:
 @v1_router.get("/models", response_model=ModelsResponse, summary="the loaded models")
 async def models(request: Request) -> dict:
     state = _ready(request)
-    return {"models": list(state.predictor.info().values())}
+    return {"models": list(state.models.values())}
 
 
 def api_error_response(request: Request, err: ApiError) -> JSONResponse:

@@ -34,6 +34,9 @@ def _split_list(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
+INFERENCE_MODES = ("process", "thread")
+
+
 @dataclass
 class ServeSettings:
     # which models (as for every kashif command); None everywhere → the bundled model
@@ -44,6 +47,10 @@ class ServeSettings:
 
     host: str = "127.0.0.1"
     port: int = 8000
+
+    # "process": the predictor runs in a child process (no GIL shared with the
+    # event loop; restarted if it dies); "thread": in the server's own inference thread
+    inference: str = "process"
 
     # micro-batching: requests coalesced into one predictor call
     max_batch_units: int = 64  # texts (entities) or pairs (stance) per coalesced call
@@ -85,6 +92,8 @@ class ServeSettings:
             raise ValueError(f"max-queue-delay-ms must be positive, got {self.max_queue_delay_ms:g}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, got {self.port}")
+        if self.inference not in INFERENCE_MODES:
+            raise ValueError(f"inference must be one of {', '.join(INFERENCE_MODES)}, got {self.inference!r}")
 
     @property
     def max_queue_delay_s(self) -> float:
@@ -111,6 +120,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--port", type=int, default=_env_int("KASHIF_PORT", d.port), help=f"port (KASHIF_PORT, default {d.port})")
     net.add_argument("--log-level", default=os.environ.get("KASHIF_LOG_LEVEL", d.log_level), choices=["critical", "error", "warning", "info", "debug"])
     net.add_argument("--no-warmup", action="store_true", help="report ready without a warm-up inference")
+    net.add_argument("--inference", default=os.environ.get("KASHIF_INFERENCE", d.inference), choices=INFERENCE_MODES,
+                     help="where the models run: 'process' = a child process, restarted if it dies, that shares no GIL with the "
+                          "HTTP event loop; 'thread' = inside the server process (KASHIF_INFERENCE, default process)")
 
     batching = parser.add_argument_group("micro-batching")
     batching.add_argument("--max-batch-units", type=int, default=_env_int("KASHIF_MAX_BATCH_UNITS", d.max_batch_units),
@@ -172,4 +184,5 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         cors_origins=_split_list(args.cors_origins),
         log_level=args.log_level,
         warmup=not args.no_warmup,
+        inference=args.inference,
     )

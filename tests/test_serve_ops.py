@@ -6,11 +6,13 @@ test ends it, so it comes last."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -210,6 +212,29 @@ def test_time_bound_sheds_requests_before_reading_them(tiny_ner_dir, arabic_sent
         srv.stop()
 
 
+def _inference_child(server_pid: int) -> int:
+    # each thread lists the children it started; the inference thread starts this one
+    children = [c for task in Path(f"/proc/{server_pid}/task").iterdir() for c in (task / "children").read_text().split()]
+    found = [int(c) for c in children if "spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")
+             and b"resource_tracker" not in Path(f"/proc/{c}/cmdline").read_bytes()]
+    assert len(found) == 1, children
+    return found[0]
+
+
+def test_a_dead_inference_process_is_replaced_and_the_server_stays_up(ops_server, arabic_sentences):
+    restarts = r"^kashif_inference_process_restarts_total (\S+)$"
+    with httpx.Client(base_url=ops_server.url, timeout=60, headers=_bearer(KEYS[0])) as c:
+        before = _metric(c, restarts)
+        child = _inference_child(ops_server.proc.pid)
+        os.kill(child, signal.SIGKILL)
+        assert c.get("/healthz").status_code == 200
+        answer = c.post("/v1/entities", json={"texts": arabic_sentences[:3]})
+        assert answer.status_code == 200 and len(answer.json()["results"]) == 3, ops_server.log()[-3000:]
+        assert _metric(c, restarts) == before + 1
+        assert _inference_child(ops_server.proc.pid) != child
+    assert "starting a new inference process" in ops_server.log()
+
+
 def test_sigterm_finishes_in_flight_requests_and_exits_0(ops_server, arabic_sentences):
     texts = _heavy_texts(arabic_sentences, 8, chars=20_000)  # seconds of inference per request
     results: list[int] = []
@@ -226,11 +251,13 @@ def test_sigterm_finishes_in_flight_requests_and_exits_0(ops_server, arabic_sent
         while _in_flight(probe) < 5 and time.monotonic() < deadline:  # 4 requests + this probe
             time.sleep(0.05)
         assert _in_flight(probe) >= 5, "the requests never reached the server"
+    child = _inference_child(ops_server.proc.pid)
     ops_server.proc.send_signal(signal.SIGTERM)
     for t in threads:
         t.join(180)
     assert ops_server.proc.wait(60) == 0
     assert results == [200] * 4
+    assert not Path(f"/proc/{child}").exists(), "the inference process outlived the server"
     log = ops_server.log()
     assert "Shutting down" in log and "inference stopped" in log
     assert log.index("Shutting down") < log.rindex("POST /v1/entities 200"), "requests finished after SIGTERM"
