@@ -1,6 +1,7 @@
 """From model outputs to words and entities: subword pooling, BIO repair, span merging."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -26,6 +27,7 @@ def pool_word_probs(piece_probs: np.ndarray, strategy: str = "first") -> np.ndar
     raise ValueError(f"unknown subword strategy {strategy!r}; use one of {', '.join(SUBWORD_STRATEGIES)}")
 
 
+@functools.lru_cache(maxsize=1024)
 def split_tag(tag: str) -> tuple[str, str | None]:
     """("B", "PERS") for "B-PERS"; ("O", None) for "O"; a bare type counts as inside."""
     if tag == "O" or not tag:
@@ -56,7 +58,7 @@ def bio_spans(tags: Sequence[str], scores: Sequence[float]) -> list[WordSpan]:
         nonlocal current
         if current is not None:
             first, label = current
-            spans.append(WordSpan(first, last, label, float(np.mean(scores[first : last + 1]))))
+            spans.append(WordSpan(first, last, label, sum(scores[first : last + 1]) / (last + 1 - first)))
             current = None
 
     for i, tag in enumerate(tags):

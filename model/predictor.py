@@ -17,8 +17,11 @@ from model.backends import Backend, make_backend
 from model.decoding import bio_spans, pool_word_probs, softmax
 from model.encoding import encode_stance_pairs
 from model.loading import LoadedModel, load_model, resolve_model_refs
-from model.text import Span, normalize_word, split_sentences, split_words
+from model.text import Span, normalize_word, sentence_words
 from model.types import Entity, StanceResult
+
+
+PIECE_CACHE_SIZE = 200_000  # words; the cache starts afresh when full
 
 
 @dataclass
@@ -67,6 +70,9 @@ def batches_by_length(lengths: Sequence[int], batch_size: int, max_batch_tokens:
 
 
 class Predictor:
+    """Not for concurrent calls from several threads (it keeps a word-piece cache):
+    give each thread or process its own, as the server and the scorer do."""
+
     def __init__(self, ner: LoadedModel | None = None, stance: LoadedModel | None = None, config: PredictorConfig | None = None) -> None:
         if ner is None and stance is None:
             raise ValueError("a predictor needs at least one model")
@@ -78,6 +84,7 @@ class Predictor:
         self.ner = ner
         self.stance_model = stance
         self._o_index = ner.labels.index("O") if ner is not None and "O" in ner.labels else 0
+        self._piece_cache: dict[str, list[int]] = {}  # raw word → NER piece ids
         self._backends: dict[str, Backend] = {}
         for task, loaded in (("ner", ner), ("stance", stance)):
             if loaded is not None:
@@ -139,13 +146,15 @@ class Predictor:
         for d, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"document {d} is {type(text).__name__}, not str")
-            for s_start, s_end in split_sentences(text):
-                sentences.append((d, split_words(text, s_start, s_end)))
+            sentences.extend((d, words) for words in sentence_words(text))
         word_probs = self._sentence_word_probs(texts, sentences)
         results: list[list[Entity]] = [[] for _ in texts]
         labels = self.ner.labels
         for (d, words), probs in zip(sentences, word_probs):
-            tags = [labels[i] for i in probs.argmax(axis=1)]
+            best = probs.argmax(axis=1)
+            if not (best != self._o_index).any():
+                continue  # no entity in this sentence
+            tags = [labels[i] for i in best]
             scores = probs.max(axis=1).tolist()
             text = texts[d]
             for span in bio_spans(tags, scores):
@@ -153,24 +162,32 @@ class Predictor:
                 results[d].append(Entity(text=text[start:end], label=span.label, start=start, end=end, score=round(span.score, 4)))
         return results
 
+    def _word_pieces(self, raw_words: list[str]) -> list[list[int]]:
+        """Piece ids of each word, as the model's tokenizer splits it (after the
+        model's normalisation). Words are tokenised one by one (`is_split_into_words`),
+        so a word's pieces do not depend on its neighbours and are cached."""
+        cache = self._piece_cache
+        new = list(dict.fromkeys(w for w in raw_words if w not in cache))
+        if new:
+            if len(cache) + len(new) > PIECE_CACHE_SIZE:
+                cache.clear()
+            normalization = self.ner.metadata.normalization
+            forms = [[normalize_word(w, normalization) or "[UNK]"] for w in new]
+            encoded = self.ner.tokenizer(forms, is_split_into_words=True, add_special_tokens=False)["input_ids"]
+            cache.update(zip(new, encoded))
+        return [cache[w] for w in raw_words]
+
     def _sentence_word_probs(self, texts: list[str], sentences: list[tuple[int, list[Span]]]) -> list[np.ndarray]:
         loaded = self.ner
         tokenizer = loaded.tokenizer
-        normalization = loaded.metadata.normalization
         n_labels = len(loaded.labels)
-        word_lists = [[normalize_word(texts[d][s:e], normalization) or "[UNK]" for s, e in words] for d, words in sentences]
-        encoded = tokenizer(word_lists, is_split_into_words=True, add_special_tokens=False) if word_lists else None
         max_pieces = self._max_length(loaded) - 2
         overlap = min(self.config.window_overlap, max_pieces // 2)
 
         windows: list[_Window] = []
         for k, (d, words) in enumerate(sentences):
-            ids = encoded["input_ids"][k]
-            word_ids = encoded.word_ids(k)
-            pieces: list[list[int]] = [[] for _ in words]
-            for piece, w in zip(ids, word_ids):
-                if w is not None:
-                    pieces[w].append(piece)
+            text = texts[d]
+            pieces = self._word_pieces([text[s:e] for s, e in words])
             windows.extend(self._windows(d, k, pieces, max_pieces, overlap))
 
         probs = [np.zeros((len(words), n_labels), dtype=np.float32) for _, words in sentences]
@@ -178,7 +195,7 @@ class Predictor:
             "ner",
             [[tokenizer.cls_token_id, *w.piece_ids, tokenizer.sep_token_id] for w in windows],
             tokenizer.pad_token_id,
-            lambda i, logits: self._scatter_window(windows[i], softmax(logits), probs),
+            lambda i, piece_probs: self._scatter_window(windows[i], piece_probs, probs),
         )
         return probs
 
@@ -188,6 +205,13 @@ class Predictor:
         Each word takes its labels from the window where it has most context."""
         n = len(pieces)
         counts = [min(len(p), max_pieces) for p in pieces]
+        if sum(counts) <= max_pieces:  # the usual case: the sentence fits in one window
+            ids: list[int] = []
+            ranges = []
+            for p in pieces:
+                ranges.append((len(ids) + 1, len(ids) + 1 + len(p)))
+                ids.extend(p)
+            return [_Window(doc, sentence, 0, ids, ranges, list(range(n)))]
         bounds: list[tuple[int, int]] = []
         a = 0
         while a < n:
@@ -227,8 +251,12 @@ class Predictor:
     def _scatter_window(self, window: _Window, piece_probs: np.ndarray, probs: list[np.ndarray]) -> None:
         strategy = self.config.subword_strategy
         out = probs[window.sentence]
+        ranges = window.word_piece_ranges
+        if strategy == "first" and all(ranges[w - window.first_word][1] > ranges[w - window.first_word][0] for w in window.owned):
+            out[window.owned] = piece_probs[[ranges[w - window.first_word][0] for w in window.owned]]
+            return
         for w in window.owned:
-            start, end = window.word_piece_ranges[w - window.first_word]
+            start, end = ranges[w - window.first_word]
             if end > start:
                 out[w] = pool_word_probs(piece_probs[start:end], strategy)
             else:  # a word the tokenizer turned into no piece at all
@@ -236,7 +264,7 @@ class Predictor:
 
     def _run_batches(self, task: str, sequences: list[list[int]], pad_id: int, consume, type_ids: list[list[int]] | None = None) -> None:
         """Run sequences through a task's backend in length-bucketed batches;
-        `consume(i, logits_i)` receives each sequence's unpadded logits."""
+        `consume(i, probs_i)` receives each sequence's unpadded label probabilities."""
         backend = self._backends[task]
         uses_type_ids = "token_type_ids" in self._loaded(task).tokenizer.model_input_names
         lengths = [len(s) for s in sequences]
@@ -253,9 +281,9 @@ class Predictor:
             inputs = {"input_ids": input_ids, "attention_mask": attention}
             if uses_type_ids:
                 inputs["token_type_ids"] = token_types
-            logits = backend(inputs)
+            probs = softmax(backend(inputs))
             for row, i in enumerate(batch):
-                consume(i, logits[row, : lengths[i]] if logits.ndim == 3 else logits[row])
+                consume(i, probs[row, : lengths[i]] if probs.ndim == 3 else probs[row])
 
     def _loaded(self, task: str) -> LoadedModel:
         return self.ner if task == "ner" else self.stance_model
@@ -277,8 +305,7 @@ class Predictor:
         labels = loaded.labels
         results: list[StanceResult | None] = [None] * len(items)
 
-        def consume(i: int, logits: np.ndarray) -> None:
-            p = softmax(logits)
+        def consume(i: int, p: np.ndarray) -> None:
             results[i] = StanceResult(
                 label=labels[int(p.argmax())],
                 scores={label: round(float(v), 4) for label, v in zip(labels, p)},

@@ -36,6 +36,10 @@ SENTENCE_END = frozenset(".!?؟…۔")
 _SENTENCE_TAIL = SENTENCE_END | frozenset("\"'»”’)]}")
 
 
+# Separators, then the next word if it is one of the patterns above: one regex call per word.
+_NEXT_WORD = re.compile(rf"[\s{BIDI_MARKS}]*({_TOKEN_RE.pattern})?")
+
+
 def split_words(text: str, start: int = 0, end: int | None = None) -> list[Span]:
     """Character spans of the words of `text[start:end]`.
 
@@ -48,48 +52,51 @@ def split_words(text: str, start: int = 0, end: int | None = None) -> list[Span]
     spans: list[Span] = []
     i = start
     while i < end:
-        ch = text[i]
-        if _SEPARATOR.match(ch):
-            i += 1
+        m = _NEXT_WORD.match(text, i, end)
+        i = m.end()
+        if m.group(1):
+            spans.append((m.start(1), i))
             continue
-        m = _TOKEN_RE.match(text, i, end)
-        if m and m.end() > i:
-            j = m.end()
-        else:
-            j = i + 1
-            # Keep emoji modifiers, variation selectors and ZWJ sequences together.
-            while j < end and (
-                unicodedata.category(text[j]) in ("Mn", "Me", "Sk")
-                or text[j] in "\u200d\ufe0f"
-                or "\U0001f3fb" <= text[j] <= "\U0001f3ff"
-                or (text[j - 1] == "\u200d" and not _SEPARATOR.match(text[j]))
-            ):
-                j += 1
+        if i >= end:
+            break
+        j = i + 1
+        # Keep emoji modifiers, variation selectors and ZWJ sequences together.
+        while j < end and (
+            unicodedata.category(text[j]) in ("Mn", "Me", "Sk")
+            or text[j] in "\u200d\ufe0f"
+            or "\U0001f3fb" <= text[j] <= "\U0001f3ff"
+            or (text[j - 1] == "\u200d" and not _SEPARATOR.match(text[j]))
+        ):
+            j += 1
         spans.append((i, j))
         i = j
     return spans
 
 
-def split_sentences(text: str) -> list[Span]:
-    """Character spans of sentences: a sentence ends after . ! ? ؟ … (with any
-    run of such marks and closing quotes or brackets that follow) or at a line break."""
-    sentences: list[Span] = []
-    start: int | None = None
+def sentence_words(text: str) -> list[list[Span]]:
+    """The words of each sentence (as `split_words` spans): a sentence ends after
+    . ! ? ؟ … (with any run of such marks and closing quotes or brackets that
+    follow) or at a line break. One pass over the text."""
+    sentences: list[list[Span]] = []
+    current: list[Span] = []
     last_end = 0
     pending_close = False
     for s, e in split_words(text):
         token = text[s:e]
-        line_break = start is not None and ("\n" in text[last_end:s] or "\r" in text[last_end:s])
-        if start is not None and (line_break or (pending_close and token not in _SENTENCE_TAIL)):
-            sentences.append((start, last_end))
-            start = None
-        if start is None:
-            start = s
+        if current and (pending_close and token not in _SENTENCE_TAIL or "\n" in text[last_end:s] or "\r" in text[last_end:s]):
+            sentences.append(current)
+            current = []
+        current.append((s, e))
         pending_close = token in SENTENCE_END or (pending_close and token in _SENTENCE_TAIL)
         last_end = e
-    if start is not None:
-        sentences.append((start, last_end))
+    if current:
+        sentences.append(current)
     return sentences
+
+
+def split_sentences(text: str) -> list[Span]:
+    """Character spans of the sentences of `sentence_words`."""
+    return [(words[0][0], words[-1][1]) for words in sentence_words(text)]
 
 
 @dataclass(frozen=True)
