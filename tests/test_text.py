@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.text import Normalization, normalize_word, split_sentences, split_words
+from model.text import Normalization, normalize_word, sentence_words, split_sentences, split_words
 
 HARD = (
     "قالت وزارة الخارجية الأميركية الخميس، في بيان، إن “التقدم التدريجي” غير مقبول؛ هل تغيّر شيء؟ "
@@ -53,6 +53,8 @@ def test_sentences_partition_the_words(text):
     words = split_words(text)
     in_sentences = [w for s, e in split_sentences(text) for w in split_words(text, s, e)]
     assert in_sentences == words
+    # the one-pass form the predictor uses: the same words, grouped by the same sentences
+    assert sentence_words(text) == [split_words(text, s, e) for s, e in split_sentences(text)]
 
 
 def test_normalization_never_changes_offsets():
