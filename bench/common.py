@@ -189,6 +189,13 @@ def peak_rss_mb(pid: int | str = "self") -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if pid == "self" else float("nan")
 
 
+def process_tree_peak_rss_mb(pid: int) -> float:
+    """Peak RSS of a process plus that of each of its live children (the server's
+    inference process): the sum of peaks, an upper bound on the tree's peak."""
+    children = [int(c) for task in Path(f"/proc/{pid}/task").glob("*") for c in (task / "children").read_text().split()]
+    return peak_rss_mb(pid) + sum(peak_rss_mb(child) for child in children)
+
+
 def rss_mb() -> float:
     try:
         with open("/proc/self/statm") as f:

@@ -24,9 +24,12 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from bench.common import BENCH_DIR, REPO, BenchOptions, anercorp_sentences, base_ner_model, bundled, ensure_onnx_exports, peak_rss_mb, write_result
+from bench.common import BENCH_DIR, REPO, BenchOptions, anercorp_sentences, base_ner_model, bundled, ensure_onnx_exports, process_tree_peak_rss_mb, write_result
 
 CONCURRENCY = (1, 16, 64)
+# The previous default, inference in the server's own thread, for comparison at the level where it matters.
+THREAD_MODE = "batching on, --inference thread"
+THREAD_MODE_LEVELS = (64,)
 BURST_QUEUE = 16  # --max-queue of the burst server; the burst is 8× this
 BURST_QUEUE_DELAY_MS = 10  # --max-queue-delay-ms of the burst server: its latency budget for queueing
 UNLOADED_REQUESTS = 200
@@ -216,7 +219,8 @@ def run(opts: BenchOptions) -> dict:
     ensure_onnx_exports(opts, {"ner": model_dir})
     model_args = ["--ner-model", str(model_dir)]
     bodies = _bodies(opts, 200)
-    modes = {"batching on (defaults)": [], "batching off (--max-batch-units 1)": ["--max-batch-units", "1"]}
+    modes = {"batching on (defaults)": [], "batching off (--max-batch-units 1)": ["--max-batch-units", "1"], THREAD_MODE: ["--inference", "thread"]}
+    mode_levels = {mode: CONCURRENCY for mode in modes} | {THREAD_MODE: THREAD_MODE_LEVELS}
     levels: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="kashif-bench-") as tmp:
         bodies_file = Path(tmp) / "bodies.jsonl"
@@ -225,13 +229,14 @@ def run(opts: BenchOptions) -> dict:
         # turn at each level, so that drifting background load hits both modes alike.
         with ExitStack() as stack:
             servers = {mode: stack.enter_context(kashif_server(model_args, extra, opts.threads)) for mode, extra in modes.items()}
-            for base, _ in servers.values():  # first requests after start-up are slow (lazy imports, kernel set-up)
-                for c in CONCURRENCY:
+            for mode, (base, _) in servers.items():  # first requests after start-up are slow (lazy imports, kernel set-up)
+                for c in mode_levels[mode]:
                     _warm(base + "/v1/entities", bodies, bodies_file, c)
             for c in CONCURRENCY:
-                runs: dict[str, list[dict]] = {mode: [] for mode in servers}
+                runs: dict[str, list[dict]] = {mode: [] for mode in servers if c in mode_levels[mode]}
                 for repeat in range(REPEATS):  # A B, B A, A B: best of each, against drift and order effects
-                    order = list(servers.items()) if repeat % 2 == 0 else list(reversed(servers.items()))
+                    order = [(mode, servers[mode]) for mode in runs]
+                    order = order if repeat % 2 == 0 else order[::-1]
                     for mode, (base, _) in order:
                         runs[mode].append(_load_level(base + "/v1/entities", bodies, bodies_file, c, seconds))
                 for mode, measured in runs.items():
@@ -239,7 +244,7 @@ def run(opts: BenchOptions) -> dict:
                     levels.setdefault(mode, {})[str(c)] = {**best, "all_runs_requests_per_s": [r["requests_per_s"] for r in measured]}
                     print(f"  server: {mode}, c={c}: {best['requests_per_s']:.1f} req/s (best of {len(measured)})", flush=True)
             for mode, (_, proc) in servers.items():
-                levels[mode]["server_peak_rss_mb"] = peak_rss_mb(proc.pid)
+                levels[mode]["server_peak_rss_mb"] = process_tree_peak_rss_mb(proc.pid)  # with its inference process
         burst_flags = ["--max-queue", str(BURST_QUEUE), "--max-queue-delay-ms", str(BURST_QUEUE_DELAY_MS)]
         with kashif_server(model_args, burst_flags, opts.threads) as (base, proc):
             burst = _burst(base + "/v1/entities", bodies, BURST_QUEUE, 2 if opts.quick else 5)

@@ -122,8 +122,8 @@ def _flops(d: dict) -> list[str]:
 def _server(d: dict) -> list[str]:
     out = ["## 4. Server under load", "", _meta_line(d), "",
            f"`kashif serve` on loopback, model: {d['model']}, {d['backend']}; load: {d['load_generator']}, "
-           f"{d['seconds_per_level']:g} s per level, best of {d.get('repeats', 1)} runs taken alternately with the other mode "
-           "(both servers up, each warmed at every level first); single-sentence `/v1/entities` requests.", "",
+           f"{d['seconds_per_level']:g} s per level, best of {d.get('repeats', 1)} runs taken alternately with the other modes "
+           "(all servers up, each warmed at every level first); single-sentence `/v1/entities` requests.", "",
            "| mode | connections | requests/s | p50 ms | p95 ms | p99 ms | non-2xx | socket errors |", "|---|---|---|---|---|---|---|---|"]
     for mode, levels in d["levels"].items():
         for c, r in levels.items():
@@ -133,7 +133,13 @@ def _server(d: dict) -> list[str]:
                        f"{r['non_2xx']} | {r['socket_errors']} |")
     ratios = ", ".join(f"c={c}: {_f(v, 2, '×')}" for c, v in d.get("batching_speedup", {}).items())
     b = d["burst"]
-    out += ["", f"Micro-batching on/off requests/s: {ratios}.", "",
+    out += ["", f"Micro-batching on/off requests/s: {ratios}.", ""]
+    thread = d["levels"].get("batching on, --inference thread", {}).get("64")
+    if thread:
+        default = d["levels"]["batching on (defaults)"]["64"]["requests_per_s"]
+        out += [f"Inference in a child process (the default) vs in the server's own thread, batching on, c=64: "
+                f"{_f(default)} vs {_f(thread['requests_per_s'])} requests/s ({_f(default / thread['requests_per_s'], 2, '×')}).", ""]
+    out += [
             f"**Burst:** {b['waves']} waves of {b['burst_size']} simultaneous requests (8× `--max-queue {b['queue_limit']}`"
             f"{', --max-queue-delay-ms ' + str(b['max_queue_delay_ms']) if b.get('max_queue_delay_ms') else ''}; "
             f"client: {b.get('client', 'python asyncio + httpx')}): "
