@@ -1,7 +1,7 @@
 """Small value objects returned by the predictor."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,7 @@ class Entity:
     score: float
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"text": self.text, "label": self.label, "start": self.start, "end": self.end, "score": self.score}
 
 
 @dataclass(frozen=True)

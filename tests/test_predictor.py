@@ -124,3 +124,12 @@ def test_auto_precision_is_bf16_only_where_the_cpu_has_it(tiny_bundle_dir):
     assert resolve_precision("int8", "torch") == "int8"
     expected = "bf16" if cpu_supports_bf16() else "fp32"
     assert Predictor.from_refs(model=str(tiny_bundle_dir)).info()["ner"]["precision"] == expected
+
+
+def test_entity_dict_has_every_field():
+    import dataclasses
+
+    from model.types import Entity
+
+    entity = Entity(text="القاهرة", label="LOC", start=3, end=10, score=0.9)
+    assert entity.to_dict() == dataclasses.asdict(entity)
