@@ -117,12 +117,15 @@ class PredictorProcess:
                 raise InferenceProcessFailedToStart(f"the inference process did not load the models within {START_TIMEOUT_S:.0f} s")
             status, payload = parent_end.recv()
         except (EOFError, OSError):
+            parent_end.close()
             process.join(STOP_TIMEOUT_S)
             raise InferenceProcessFailedToStart(f"the inference process exited while loading the models (exit code {process.exitcode})") from None
         except BaseException:
+            parent_end.close()
             process.kill()
             raise
         if status != "ready":
+            parent_end.close()
             process.join(STOP_TIMEOUT_S)
             raise InferenceProcessFailedToStart(payload)
         self._process, self._conn, self._info = process, parent_end, payload
@@ -131,17 +134,17 @@ class PredictorProcess:
     def close(self) -> None:
         """Ask the child to exit (after the call in progress), then make sure it has."""
         with self._lock:
-            if self._process is None:
-                return
-            try:
-                self._conn.send(None)
-            except OSError:
-                pass
-            self._process.join(STOP_TIMEOUT_S)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join()
-            self._conn.close()
+            if self._process is not None:
+                try:
+                    self._conn.send(None)
+                except OSError:
+                    pass
+                self._process.join(STOP_TIMEOUT_S)
+                if self._process.is_alive():
+                    self._process.kill()
+                    self._process.join()
+            if self._conn is not None:
+                self._conn.close()
             self._process = self._conn = None
 
     @property
@@ -188,6 +191,7 @@ class PredictorProcess:
     def _restart(self) -> None:
         if self._conn is not None:
             self._conn.close()
+            self._conn = None
         self.restarts += 1
         log.warning("starting a new inference process (restart %d)", self.restarts)
         if self._on_restart is not None:
