@@ -209,8 +209,8 @@ class Predictor:
             ids: list[int] = []
             ranges = []
             for p in pieces:
-                ranges.append((len(ids) + 1, len(ids) + 1 + len(p)))
-                ids.extend(p)
+                ranges.append((len(ids) + 1, len(ids) + 1 + min(len(p), max_pieces)))
+                ids.extend(p[:max_pieces])  # one word longer than a window keeps its first pieces
             return [_Window(doc, sentence, 0, ids, ranges, list(range(n)))]
         bounds: list[tuple[int, int]] = []
         a = 0

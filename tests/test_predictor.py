@@ -75,6 +75,19 @@ def test_long_sentence_is_windowed_not_truncated(tiny_bundle_dir):
     assert max(e.end for e in entities) > len(text) - 40, "words at the end of a long sentence are still labelled"
 
 
+@pytest.mark.parametrize("words", [[30], [2, 30, 1], [5, 5]])
+def test_windows_never_exceed_the_window(words):
+    # words given by their piece counts; a word longer than the window keeps its first pieces
+    pieces = [list(range(100 * i, 100 * i + n)) for i, n in enumerate(words)]
+    windows = Predictor._windows(0, 0, pieces, max_pieces=14, overlap=4)
+    assert all(len(w.piece_ids) <= 14 for w in windows)
+    assert sorted(w for window in windows for w in window.owned) == list(range(len(words)))
+    for window in windows:
+        for w in window.owned:
+            start, end = window.word_piece_ranges[w - window.first_word]
+            assert window.piece_ids[start - 1] == pieces[w][0] and end - start == min(len(pieces[w]), 14)
+
+
 def test_stance_scores_and_order(predictor):
     items = [("الحكومة تؤيد القرار", "القرار جيد"), ("نص بلا هدف", None), ("", "هدف")]
     results = predictor.stance(items)
