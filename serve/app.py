@@ -63,15 +63,15 @@ async def _load(state: ServiceState, predictor: Predictor | None) -> None:
     `--inference thread` in the inference thread — then report ready."""
     s = state.settings
     try:
-        if predictor is not None or s.inference == "thread":
+        if predictor is None and s.inference == "process":  # the child loads and warms up the models itself
+            predictor = await state.batcher.call(
+                PredictorProcess, s.model, s.ner_model, s.stance_model, s.predictor, s.warmup, state.metrics.inference_restarts.inc,
+            )
+        else:
             if predictor is None:
                 predictor = await state.batcher.call(Predictor.from_refs, s.model, s.ner_model, s.stance_model, s.predictor)
             if s.warmup:
                 await state.batcher.call(warm_up, predictor)
-        else:
-            predictor = await state.batcher.call(
-                PredictorProcess, s.model, s.ner_model, s.stance_model, s.predictor, s.warmup, state.metrics.inference_restarts.inc,
-            )
     except Exception as err:  # noqa: BLE001 - any load failure is reported, not raised into the loop
         state.load_error = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         log.error("cannot load the models: %s", state.load_error)

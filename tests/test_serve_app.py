@@ -8,7 +8,7 @@ import pytest
 
 import httpx
 
-from model.predictor import Predictor
+from model.predictor import Predictor, PredictorConfig
 from serve.app import create_app
 from serve.settings import ServeSettings
 
@@ -75,6 +75,26 @@ def test_not_ready_until_warm_up_is_done(tiny_bundle_dir):
         assert "kashif_ready 1.0" in (await client.get("/metrics")).text
 
     asyncio.run(_with_app(app, scenario))
+
+
+def test_process_and_thread_inference_answer_alike(tiny_bundle_dir, arabic_sentences):
+    from serve.worker import PredictorProcess
+
+    answers = {}
+    for mode in ("process", "thread"):
+        app = create_app(ServeSettings(model=str(tiny_bundle_dir), inference=mode, predictor=PredictorConfig(threads=1)))
+
+        async def scenario(client, state):
+            await _until(lambda: state.ready or state.load_error)
+            assert isinstance(state.predictor, PredictorProcess) == (mode == "process"), state.load_error
+            entities = await client.post("/v1/entities", json={"texts": arabic_sentences[:6]})
+            stance = await client.post("/v1/stance", json={"text": arabic_sentences[0], "target": "القاهرة"})
+            models = await client.get("/v1/models")
+            return entities.json(), stance.json(), models.json()
+
+        answers[mode] = asyncio.run(_with_app(app, scenario))
+    assert answers["process"] == answers["thread"]
+    assert len(answers["process"][0]["results"]) == 6
 
 
 def test_settings_refuse_impossible_values():

@@ -111,6 +111,9 @@ def test_cli_bad_model_path_and_key_file_fail_in_one_line(tmp_path):
     bad_delay = subprocess.run([*kashif_command(), "serve", "--port", "0"], env=server_env({"KASHIF_MAX_QUEUE_DELAY_MS": "-5"}),
                                capture_output=True, text=True, timeout=120)
     assert bad_delay.returncode == 2 and bad_delay.stderr.strip().endswith("max-queue-delay-ms must be positive, got -5")
+    bad_mode = subprocess.run([*kashif_command(), "serve", "--port", "0"], env=server_env({"KASHIF_INFERENCE": "fork"}),
+                              capture_output=True, text=True, timeout=120)
+    assert bad_mode.returncode == 2 and bad_mode.stderr.strip().endswith("inference must be one of process, thread, got 'fork'")
 
 
 def test_cli_model_that_fails_to_load_exits_nonzero(tmp_path):
