@@ -14,7 +14,6 @@ from typing import Sequence
 from bench.common import BenchOptions, WorkerError, anercorp_sentences, base_ner_model, bundled, call_in_subprocess, ensure_onnx_exports, write_result
 
 
-
 @dataclass(frozen=True)
 class Span:
     """An entity as character offsets, the shape `entities_to_tags` reads."""

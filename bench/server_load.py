@@ -118,7 +118,6 @@ async def _client_run(url: str, bodies: Sequence[bytes], concurrency: int, total
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
         counter = iter(range(total))
-        gate = asyncio.Event()
 
         async def one(i: int) -> None:
             t0 = time.perf_counter()
@@ -129,14 +128,10 @@ async def _client_run(url: str, bodies: Sequence[bytes], concurrency: int, total
                 results.append((0, time.perf_counter() - t0))
 
         async def worker() -> None:
-            await gate.wait()
             for i in counter:
                 await one(i)
 
-        tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
-        await asyncio.sleep(0)
-        gate.set()
-        await asyncio.gather(*tasks)
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
     return results
 
 

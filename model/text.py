@@ -29,7 +29,7 @@ _WORD_PATTERNS = [
     r"(?:[^\W\d_]|[" + ARABIC_DIACRITICS + TATWEEL + INWORD_MARKS + r"])+",  # letters
 ]
 
-_TOKEN_RE = re.compile("|".join(f"(?:{p})" for p in _WORD_PATTERNS))
+_TOKEN_PATTERN = "|".join(f"(?:{p})" for p in _WORD_PATTERNS)
 _SEPARATOR = re.compile(rf"[\s{BIDI_MARKS}]")
 
 SENTENCE_END = frozenset(".!?؟…۔")
@@ -37,7 +37,7 @@ _SENTENCE_TAIL = SENTENCE_END | frozenset("\"'»”’)]}")
 
 
 # Separators, then the next word if it is one of the patterns above: one regex call per word.
-_NEXT_WORD = re.compile(rf"[\s{BIDI_MARKS}]*({_TOKEN_RE.pattern})?")
+_NEXT_WORD = re.compile(rf"[\s{BIDI_MARKS}]*({_TOKEN_PATTERN})?")
 
 
 def split_words(text: str, start: int = 0, end: int | None = None) -> list[Span]:

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 
+from model.errors import first_line
 from model.predictor import Predictor
 from serve.batching import MicroBatcher
 from serve.metrics import MetricsMiddleware, ServerMetrics
@@ -73,7 +74,7 @@ async def _load(state: ServiceState, predictor: Predictor | None) -> None:
             if s.warmup:
                 await state.batcher.call(warm_up, predictor)
     except Exception as err:  # noqa: BLE001 - any load failure is reported, not raised into the loop
-        state.load_error = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        state.load_error = first_line(err)
         log.error("cannot load the models: %s", state.load_error)
         if state.on_fatal is not None:
             state.on_fatal()

@@ -175,10 +175,9 @@ class MicroBatcher:
         would be admitted. A refusal is counted by the observer."""
         if not self._queue and not self._running_chars:
             return None
-        wait = self.expected_wait(chars)
         if len(self._queue) >= self.max_queue:
             reason = f"the inference queue is full ({self.max_queue} requests)"
-        elif self.max_queue_delay_s is not None and wait > self.max_queue_delay_s:
+        elif self.max_queue_delay_s is not None and (wait := self.expected_wait(chars)) > self.max_queue_delay_s:
             reason = f"the server is busy: the estimated wait of {wait * 1000:.0f} ms is over the limit of {self.max_queue_delay_s * 1000:.0f} ms"
         else:
             return None

@@ -24,7 +24,7 @@ class ServerMetrics:
         self.inference_seconds = Histogram("kashif_inference_duration_seconds", "Time of one inference call", ["task"], buckets=LATENCY_BUCKETS, registry=r)
         self.in_flight = Gauge("kashif_http_requests_in_flight", "HTTP requests being answered", registry=r)
         self.queue_depth = Gauge("kashif_queue_depth", "Requests waiting for inference", registry=r)
-        self.rejected = Counter("kashif_rejected_requests", "Requests refused with 503 because the queue was full", ["task"], registry=r)
+        self.rejected = Counter("kashif_rejected_requests", "Requests refused with 503: the queue was full or the estimated wait over --max-queue-delay-ms", ["task"], registry=r)
         self.inference_restarts = Counter("kashif_inference_process_restarts", "Inference processes started again after one died", registry=r)
         self.ready = Gauge("kashif_ready", "1 once the models are loaded and warmed up", registry=r)
         self.model_info = Gauge("kashif_model_info", "Loaded models (value 1)", ["task", "source", "backend", "precision", "labels"], registry=r)

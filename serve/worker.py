@@ -24,6 +24,7 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any, Callable, Sequence
 
+from model.errors import first_line
 from model.predictor import Predictor, PredictorConfig
 
 log = logging.getLogger("kashif.serve")
@@ -37,11 +38,6 @@ class InferenceProcessDied(RuntimeError):
 
 class InferenceProcessFailedToStart(RuntimeError):
     """The inference process could not load the models; the message says why."""
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _sendable(err: Exception) -> Exception:
@@ -73,7 +69,7 @@ def _child_main(conn: Connection, refs: tuple[str | None, str | None, str | None
         if warm:
             warm_up(predictor)
     except Exception as err:  # noqa: BLE001 - reported to the parent in one line
-        conn.send(("failed", _first_line(err)))
+        conn.send(("failed", first_line(err)))
         return
     conn.send(("ready", predictor.info()))
     while True:
@@ -154,10 +150,6 @@ class PredictorProcess:
     # ---- the predictor's calls --------------------------------------
     def info(self) -> dict[str, dict]:
         return self._info
-
-    @property
-    def tasks(self) -> list[str]:
-        return list(self._info)
 
     def entities(self, texts: Sequence[str]) -> list:
         return self._call("entities", list(texts))

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from model.errors import first_line
+
 TASKS = ("ner", "stance")
 BF16_MODES = ("auto", "on", "off")
 
@@ -137,8 +139,7 @@ def load_config_file(path: str | Path) -> dict:
     except (json.JSONDecodeError, ValueError) as err:
         raise ConfigError(f"{p}: invalid config file: {err}") from err
     except Exception as err:  # noqa: BLE001 - yaml.YAMLError and friends
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"{p}: invalid config file: {first}") from err
+        raise ConfigError(f"{p}: invalid config file: {first_line(err)}") from err
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -19,6 +19,7 @@ from typing import Iterable, Iterator, Sequence
 
 from datasets import Dataset, DatasetDict, load_from_disk
 
+from model.errors import first_line
 from training.tagmaps import apply_tag_map
 
 # Directional marks and BOMs that corpora leave inside tokens (NewsFANE prefixes
@@ -495,8 +496,7 @@ def _open_dataset(path: str | Path, split: str | None) -> Dataset:
     except DataError:
         raise
     except Exception as err:  # noqa: BLE001 - any loader failure becomes one readable line
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"{path}: cannot load dataset: {first}") from err
+        raise DataError(f"{path}: cannot load dataset: {first_line(err)}") from err
     if isinstance(ds, DatasetDict):
         wanted = [split] if split else []
         wanted += ["train"] if split is None else {"dev": ["validation", "valid"], "validation": ["dev"]}.get(split, [])
