@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from model.errors import first_line
 from model.metadata import METADATA_FILE, ModelMetadata
 from model.text import Normalization
 
@@ -63,11 +64,6 @@ def _task_from_architectures(architectures: list[str] | None) -> str | None:
     return None
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
-
-
 def load_model(ref: str | os.PathLike, task: str | None = None, device: str = "cpu") -> LoadedModel:
     """Load a token-classification (task "ner") or sequence-classification
     (task "stance") model with its tokenizer and metadata."""
@@ -88,15 +84,15 @@ def load_model(ref: str | os.PathLike, task: str | None = None, device: str = "c
         config = AutoConfig.from_pretrained(ref)
     except OSError as err:
         if is_local:
-            raise ModelLoadError(f"{ref}: cannot read config.json: {_first_line(err)}") from None
+            raise ModelLoadError(f"{ref}: cannot read config.json: {first_line(err)}") from None
         if hub_offline():
             raise ModelLoadError(
                 f"{ref}: not a local directory, and the Hugging Face hub is offline (HF_HUB_OFFLINE=1); "
                 "download the model where the hub is reachable and pass its directory"
             ) from None
-        raise ModelLoadError(f"{ref}: not a local directory and not loadable from the Hugging Face hub: {_first_line(err)}") from None
+        raise ModelLoadError(f"{ref}: not a local directory and not loadable from the Hugging Face hub: {first_line(err)}") from None
     except ValueError as err:
-        raise ModelLoadError(f"{ref}: invalid config.json: {_first_line(err)}") from None
+        raise ModelLoadError(f"{ref}: invalid config.json: {first_line(err)}") from None
 
     try:
         metadata = ModelMetadata.load(path) if is_local else None
@@ -123,7 +119,7 @@ def load_model(ref: str | os.PathLike, task: str | None = None, device: str = "c
         tokenizer = AutoTokenizer.from_pretrained(ref)
         model = auto.from_pretrained(ref)
     except Exception as err:  # safetensors, tokenizers and torch each raise their own types
-        raise ModelLoadError(f"{ref}: cannot load the model: {type(err).__name__}: {_first_line(err)}") from None
+        raise ModelLoadError(f"{ref}: cannot load the model: {type(err).__name__}: {first_line(err)}") from None
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{ref}: a fast tokenizer (tokenizer.json) is needed for character offsets")
     model.eval()

@@ -50,6 +50,8 @@ class BatchObserver(Protocol):
 
     def on_rejected(self, kind: str) -> None: ...
 
+    def on_running(self, units: int) -> None: ...
+
 
 class _NullObserver:
     def on_batch(self, kind: str, requests: int, units: int, seconds: float) -> None:
@@ -59,6 +61,9 @@ class _NullObserver:
         pass
 
     def on_rejected(self, kind: str) -> None:
+        pass
+
+    def on_running(self, units: int) -> None:
         pass
 
 
@@ -272,16 +277,19 @@ class MicroBatcher:
                 continue
             kind = live[0].kind
             chars = sum(job.chars for job in live)
+            units = sum(len(job.items) for job in live)
             started = self._running_since = time.perf_counter()
             self._running_chars = chars
+            self._observer.on_running(units)
             try:
                 outcomes = await loop.run_in_executor(self._executor, self._run, kind, [job.items for job in live])
             finally:
                 self._running_chars = 0
+                self._observer.on_running(0)
             seconds = time.perf_counter() - started
             self._recent.append((chars, seconds))
             self._fit_cost()
-            self._observer.on_batch(kind, len(live), sum(len(job.items) for job in live), seconds)
+            self._observer.on_batch(kind, len(live), units, seconds)
             for job, outcome in zip(live, outcomes):
                 if job.future.done():
                     continue  # timed out or client gone while running: drop the result

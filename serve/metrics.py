@@ -23,6 +23,7 @@ class ServerMetrics:
         self.batch_units = Histogram("kashif_batch_units", "Texts (entities) or pairs (stance) in one inference call", ["task"], buckets=BATCH_BUCKETS, registry=r)
         self.inference_seconds = Histogram("kashif_inference_duration_seconds", "Time of one inference call", ["task"], buckets=LATENCY_BUCKETS, registry=r)
         self.in_flight = Gauge("kashif_http_requests_in_flight", "HTTP requests being answered", registry=r)
+        self.running_units = Gauge("kashif_inference_running_units", "Texts or pairs in the inference call now running (0: idle)", registry=r)
         self.queue_depth = Gauge("kashif_queue_depth", "Requests waiting for inference", registry=r)
         self.rejected = Counter("kashif_rejected_requests", "Requests refused with 503: the queue was full or the estimated wait over --max-queue-delay-ms", ["task"], registry=r)
         self.inference_restarts = Counter("kashif_inference_process_restarts", "Inference processes started again after one died", registry=r)
@@ -40,6 +41,9 @@ class ServerMetrics:
 
     def on_rejected(self, kind: str) -> None:
         self.rejected.labels(kind).inc()
+
+    def on_running(self, units: int) -> None:
+        self.running_units.set(units)
 
     def set_models(self, info: dict[str, dict]) -> None:
         for task, entry in info.items():

@@ -20,6 +20,7 @@ class Recorder:
         self.batches: list[tuple[str, int, int]] = []
         self.depths: list[int] = []
         self.rejected = 0
+        self.running: list[int] = []
 
     def on_batch(self, kind: str, requests: int, units: int, seconds: float) -> None:
         self.batches.append((kind, requests, units))
@@ -29,6 +30,9 @@ class Recorder:
 
     def on_rejected(self, kind: str) -> None:
         self.rejected += 1
+
+    def on_running(self, units: int) -> None:
+        self.running.append(units)
 
 
 class GatedRunner:
@@ -76,6 +80,7 @@ def test_queued_requests_coalesce_in_order_and_a_lone_one_does_not_wait():
         assert await first == ["A"]
         assert await asyncio.gather(*rest) == [[f"X{i}", f"Y{i}"] for i in range(5)]
         assert recorder.batches == [("upper", 1, 1), ("upper", 5, 10)]
+        assert recorder.running == [1, 0, 10, 0]  # the units of each running call, 0 between calls
         assert runner.calls[1] == [s for i in range(5) for s in (f"x{i}", f"y{i}")]
         await batcher.close()
 

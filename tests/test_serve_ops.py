@@ -31,7 +31,7 @@ def ops_server(tiny_ner_dir, tmp_path_factory):
     key_file.write_text(f"# one key per line\n\n{FILE_KEY}\n", encoding="utf-8")
     srv = start_server(
         ["--ner-model", str(tiny_ner_dir)], "--api-key-file", str(key_file), "--cors-origins", ORIGIN,
-        "--max-queue", "4", "--max-batch-units", "4",
+        "--max-queue", "4", "--max-batch-units", "4", "--max-body-bytes", str(HEAVY_BODY_BYTES),
         log_dir=tmp, env={"KASHIF_API_KEYS": ",".join(KEYS)},
     )
     yield srv
@@ -126,14 +126,16 @@ def test_cli_model_that_fails_to_load_exits_nonzero(tmp_path):
 
 # ---- overload and graceful shutdown (the SIGTERM test ends the server) -----------------
 
-def _heavy_texts(arabic_sentences: list[str], n: int, chars: int = 1500) -> list[str]:
+# A request that keeps the tiny model busy for seconds on this machine (and
+# still for most of a second on one several times faster): tests that need
+# work to be running wait until it is (kashif_inference_running_units), then act.
+HEAVY_ITEMS = 32
+HEAVY_BODY_BYTES = 4_000_000  # 32 texts of 20,000 Arabic characters are over the default 1 MB
+
+
+def _heavy_texts(arabic_sentences: list[str], n: int = HEAVY_ITEMS, chars: int = 20_000) -> list[str]:
     joined = " ".join(arabic_sentences)
     return [joined[i * 97 : i * 97 + chars] for i in range(n)]
-
-
-def _in_flight(client: httpx.Client) -> float:
-    metrics = client.get("/metrics").text
-    return float(re.search(r"^kashif_http_requests_in_flight (\S+)$", metrics, re.M).group(1))
 
 
 def _metric(client: httpx.Client, pattern: str) -> float:
@@ -141,31 +143,48 @@ def _metric(client: httpx.Client, pattern: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
+def _in_flight(client: httpx.Client) -> float:
+    return _metric(client, r"^kashif_http_requests_in_flight (\S+)$")
+
+
+def _wait_until_running(client: httpx.Client, units: int, timeout: float = 60.0) -> None:
+    """Until an inference call of `units` texts is running on the server."""
+    deadline = time.monotonic() + timeout
+    while _metric(client, r"^kashif_inference_running_units (\S+)$") != units:
+        assert time.monotonic() < deadline, "the request never started running"
+        time.sleep(0.01)
+
+
 def test_a_client_that_leaves_is_dropped_from_the_queue(ops_server, arabic_sentences):
     units = r'^kashif_batch_units_sum\{task="entities"\} (\S+)$'
     gone = r'^kashif_http_requests_total\{method="POST",route="/v1/entities",status="499"\} (\S+)$'
-    heavy = _heavy_texts(arabic_sentences, 8, chars=20_000)
+    heavy = _heavy_texts(arabic_sentences)
+    status: list[int] = []
+
+    def post_heavy() -> None:
+        with httpx.Client(base_url=ops_server.url, timeout=180, headers=_bearer(FILE_KEY)) as own:
+            status.append(own.post("/v1/entities", json={"texts": heavy}).status_code)
+
     with httpx.Client(base_url=ops_server.url, timeout=180, headers=_bearer(FILE_KEY)) as c:
         units_before = _metric(c, units)
-        status: list[int] = []
-        runner = threading.Thread(target=lambda: status.append(c.post("/v1/entities", json={"texts": heavy}).status_code))
+        runner = threading.Thread(target=post_heavy)
         runner.start()
-        deadline = time.monotonic() + 60
-        while _in_flight(c) < 2 and time.monotonic() < deadline:  # the heavy request + this probe
-            time.sleep(0.05)
-        with pytest.raises(httpx.TimeoutException):  # queued behind the heavy one, the client gives up
-            httpx.post(ops_server.url + "/v1/entities", json={"texts": ["قصير"] * 3}, headers=_bearer(FILE_KEY), timeout=0.3)
-        deadline = time.monotonic() + 60
-        while _metric(c, gone) < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _metric(c, gone) == 1
-        runner.join(180)
+        try:
+            _wait_until_running(c, len(heavy))
+            with pytest.raises(httpx.TimeoutException):  # queued behind the heavy one, the client gives up
+                httpx.post(ops_server.url + "/v1/entities", json={"texts": ["قصير"] * 3}, headers=_bearer(FILE_KEY), timeout=0.3)
+            deadline = time.monotonic() + 60
+            while _metric(c, gone) < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _metric(c, gone) == 1
+        finally:
+            runner.join(180)  # never leave the heavy request running into the next test
         assert status == [200]
         assert _metric(c, units) - units_before == len(heavy), "the abandoned request was computed anyway"
 
 
 def test_overload_gets_503_with_retry_after_then_recovers(ops_server, arabic_sentences):
-    texts = _heavy_texts(arabic_sentences, 4)
+    texts = _heavy_texts(arabic_sentences, 4, chars=1500)
 
     async def burst() -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
@@ -189,19 +208,17 @@ def test_overload_gets_503_with_retry_after_then_recovers(ops_server, arabic_sen
 
 
 def test_time_bound_sheds_requests_before_reading_them(tiny_ner_dir, arabic_sentences, tmp_path):
-    srv = start_server(["--ner-model", str(tiny_ner_dir)], "--max-queue-delay-ms", "1", log_dir=tmp_path)
-    heavy = _heavy_texts(arabic_sentences, 8, chars=20_000)  # seconds of inference
+    srv = start_server(["--ner-model", str(tiny_ner_dir)], "--max-queue-delay-ms", "1", "--max-body-bytes", str(HEAVY_BODY_BYTES), log_dir=tmp_path)
+    heavy = _heavy_texts(arabic_sentences)
     try:
         with httpx.Client(base_url=srv.url, timeout=180) as c:
             assert c.post("/v1/entities", json={"text": arabic_sentences[0]}).status_code == 200  # the batcher measures a rate
             busy = threading.Thread(target=lambda: c.post("/v1/entities", json={"texts": heavy}))
             busy.start()
+            _wait_until_running(c, len(heavy))
             # not even valid JSON: a refused request is answered before its body is read
             probe = {"content": b"{not json", "headers": {"content-type": "application/json", "x-request-id": "probe-1"}}
             shed = c.post("/v1/entities", **probe)
-            while shed.status_code != 503 and busy.is_alive():  # until the heavy request has reached the batcher
-                time.sleep(0.02)
-                shed = c.post("/v1/entities", **probe)
             assert shed.status_code == 503, shed.text
             error = shed.json()["error"]
             assert error["code"] == "overloaded" and "estimated wait" in error["message"] and error["request_id"] == "probe-1"
@@ -239,7 +256,7 @@ def test_a_dead_inference_process_is_replaced_and_the_server_stays_up(ops_server
 
 
 def test_sigterm_finishes_in_flight_requests_and_exits_0(ops_server, arabic_sentences):
-    texts = _heavy_texts(arabic_sentences, 8, chars=20_000)  # seconds of inference per request
+    texts = _heavy_texts(arabic_sentences, 8)
     results: list[int] = []
 
     def call() -> None:
@@ -254,6 +271,7 @@ def test_sigterm_finishes_in_flight_requests_and_exits_0(ops_server, arabic_sent
         while _in_flight(probe) < 5 and time.monotonic() < deadline:  # 4 requests + this probe
             time.sleep(0.05)
         assert _in_flight(probe) >= 5, "the requests never reached the server"
+        _wait_until_running(probe, len(texts))
     child = _inference_child(ops_server.proc.pid)
     ops_server.proc.send_signal(signal.SIGTERM)
     for t in threads:

@@ -47,7 +47,7 @@ def test_an_error_comes_back_as_itself_and_the_child_lives_on(worker, arabic_sen
 
 
 def test_a_killed_child_is_replaced_and_the_call_answered(worker, arabic_sentences):
-    heavy = [" ".join(arabic_sentences)] * 8  # seconds of work for the tiny model
+    heavy = [" ".join(arabic_sentences)] * 32  # about 4 s of work for the tiny model here; the kill lands after 0.5 s
     first_pid, restarts = worker.pid, worker.restarts
     outcome: list = []
     call = threading.Thread(target=lambda: outcome.append(_capture(worker.entities, heavy)))
@@ -55,7 +55,7 @@ def test_a_killed_child_is_replaced_and_the_call_answered(worker, arabic_sentenc
     time.sleep(0.5)  # the batch is running
     os.kill(first_pid, signal.SIGKILL)
     call.join(120)
-    assert isinstance(outcome[0], list) and len(outcome[0]) == 8  # answered by the fresh child
+    assert isinstance(outcome[0], list) and len(outcome[0]) == len(heavy)  # answered by the fresh child
     assert worker.restarts == restarts + 1 and worker.pid != first_pid and not _alive(first_pid)
 
 
