@@ -7,6 +7,7 @@ import time
 from typing import Mapping
 
 from bench.common import BenchOptions, WorkerError, anercorp_sentences, base_ner_model, call_in_subprocess, ensure_onnx_exports, write_result
+from model.errors import first_line
 
 BATCH_SIZES = (1, 8, 32)
 LIMIT_SIZES = (1024, 2048, 4096)
@@ -57,7 +58,7 @@ def measure_matmul(spec: dict) -> dict:
             out[name] = max(_matmul_gflops(name, n, spec["seconds"]) for n in spec["sizes"])
         except (RuntimeError, NotImplementedError) as err:
             out[name] = None
-            out[f"{name}_error"] = str(err).splitlines()[0]
+            out[f"{name}_error"] = first_line(err)
     return out
 
 

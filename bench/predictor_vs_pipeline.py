@@ -46,7 +46,7 @@ def label_agreement(sentences: Sequence[Sequence[str]], ours: Sequence[Sequence[
         for key in ("all", "identical") if same_input else ("all",):
             c = counts[key]
             c[0], c[1], c[2], c[3] = c[0] + agree, c[1] + len(tokens), c[2] + (agree == len(tokens)), c[3] + 1
-    (sw, w, ss, s), (isw, iw, iss, i_s) = counts["all"], counts["identical"]
+    (sw, w, ss, s), (isw, iw, _, i_s) = counts["all"], counts["identical"]
     return {"word_agreement": sw / w if w else 1.0, "sentence_agreement": ss / s if s else 1.0, "words": w, "sentences": s,
             "identical_input_word_agreement": isw / iw if iw else None, "identical_input_sentences": i_s}
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.errors import first_line
+from model.errors import first_line, typed_line
 from model.metadata import METADATA_FILE, ModelMetadata
 from model.text import Normalization
 
@@ -119,7 +119,7 @@ def load_model(ref: str | os.PathLike, task: str | None = None, device: str = "c
         tokenizer = AutoTokenizer.from_pretrained(ref)
         model = auto.from_pretrained(ref)
     except Exception as err:  # safetensors, tokenizers and torch each raise their own types
-        raise ModelLoadError(f"{ref}: cannot load the model: {type(err).__name__}: {first_line(err)}") from None
+        raise ModelLoadError(f"{ref}: cannot load the model: {typed_line(err)}") from None
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"{ref}: a fast tokenizer (tokenizer.json) is needed for character offsets")
     model.eval()

@@ -50,7 +50,7 @@ class RayScorer:
         return pa.table({"outcome": pa.array(encoded, type=pa.string())})
 
 
-def _first_line(err: BaseException) -> str:
+def _last_line(err: BaseException) -> str:
     lines = [l for l in str(err).strip().splitlines() if l.strip()]
     return lines[-1].strip() if lines else ""
 
@@ -148,7 +148,7 @@ def ray_outcomes(job: "Job", skip: int, chunk_size: int, concurrency: int, num_c
                         pending = []
         except Exception as err:  # noqa: BLE001 - Ray wraps the cause in its own error types
             cause = _root_cause(err)
-            raise EngineError(f"the Ray pipeline failed: {type(cause).__name__}: {_first_line(cause)}") from None
+            raise EngineError(f"the Ray pipeline failed: {type(cause).__name__}: {_last_line(cause)}") from None
         if pending:
             yield pending
     finally:

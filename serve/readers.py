@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from model.errors import first_line
+
 FORMATS = ("jsonl", "csv", "tsv", "parquet", "txt", "datasets")
 _EXTENSIONS = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
@@ -144,7 +146,7 @@ def _csv_rows(path: Path, delimiter: str, columns: Sequence[str]) -> Iterator[Ro
         for batch in reader:
             yield from batch.to_pylist()
     except pa.ArrowInvalid as err:
-        raise InputError(f"{path}: cannot read as {'CSV' if delimiter == ',' else 'TSV'}: {str(err).splitlines()[0]}") from None
+        raise InputError(f"{path}: cannot read as {'CSV' if delimiter == ',' else 'TSV'}: {first_line(err)}") from None
 
 
 def _parquet_rows(path: Path, chunk_size: int) -> Iterator[Row]:
@@ -154,7 +156,7 @@ def _parquet_rows(path: Path, chunk_size: int) -> Iterator[Row]:
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as err:
-        raise InputError(f"{path}: cannot read as Parquet: {str(err).splitlines()[0]}") from None
+        raise InputError(f"{path}: cannot read as Parquet: {first_line(err)}") from None
     for batch in parquet.iter_batches(batch_size=chunk_size):
         yield from batch.to_pylist()
 
@@ -165,7 +167,7 @@ def _load_dataset_dir(path: Path):
     try:
         ds = load_from_disk(str(path))
     except (FileNotFoundError, ValueError, OSError) as err:
-        raise InputError(f"{path}: cannot load the datasets directory: {str(err).splitlines()[0]}") from None
+        raise InputError(f"{path}: cannot load the datasets directory: {first_line(err)}") from None
     if not isinstance(ds, Dataset):
         raise InputError(f"{path}: a DatasetDict with splits {', '.join(ds)}; pass one split's directory")
     return ds

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from model.errors import typed_line
 from serve.readers import Row, RowError
 
 TASKS = ("entities", "stance")
@@ -134,7 +135,7 @@ def score_rows(predictor, rows: Sequence[Row], spec: FieldSpec) -> list[Outcome]
             try:
                 results.append(_score(predictor, [p], spec.tasks)[0])
             except Exception as err:  # noqa: BLE001
-                results.append({"__error__": f"scoring failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"})
+                results.append({"__error__": f"scoring failed: {typed_line(err)}"})
     for p, res in zip(prepared, results):
         if "__error__" in res:
             outcomes[p.index].error = res["__error__"]

@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from model.errors import typed_line
+
 
 def _fail(message: str, code: int = 2) -> int:
     print(f"kashif: error: {message}", file=sys.stderr)
@@ -17,8 +19,7 @@ def _fail(message: str, code: int = 2) -> int:
 def _unexpected(err: BaseException) -> int:
     if os.environ.get("KASHIF_DEBUG"):
         raise err
-    lines = str(err).strip().splitlines()
-    return _fail(f"{type(err).__name__}: {lines[0] if lines else ''} (set KASHIF_DEBUG=1 for the traceback)", 1)
+    return _fail(f"{typed_line(err)} (set KASHIF_DEBUG=1 for the traceback)", 1)
 
 
 # ------------------------------------------------------------------ train

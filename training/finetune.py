@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from model.errors import first_line
 from training.config import ConfigError, TrainConfig, normalization_from_spec
 from training.data import (
     DataError,
@@ -182,8 +183,7 @@ def load_base(config: TrainConfig, labels: list[str]):
             ignore_mismatched_sizes=True,
         )
     except (OSError, ValueError, KeyError) as err:
-        lines = str(err).strip().splitlines()
-        raise TrainError(f"{base}: cannot load the base model: {lines[0] if lines else type(err).__name__}") from None
+        raise TrainError(f"{base}: cannot load the base model: {first_line(err)}") from None
     finally:
         hf_logging.set_verbosity(level)
     if not getattr(tokenizer, "is_fast", False):

@@ -379,7 +379,7 @@ def write_card(dst: Path, task: str, result: dict, seed: int, extra: list[str]) 
              "`--ner-model DIR` / `--stance-model DIR` (or a bundle dir with `--model`).", "",
              "## Model", "",
              f"- Encoder: {enc['summary']}.",
-             f"- Weights stored as fp16 safetensors; `config.json` says `dtype: float32`, so transformers loads them in fp32.",
+             "- Weights stored as fp16 safetensors; `config.json` says `dtype: float32`, so transformers loads them in fp32.",
              f"- Labels: {', '.join(json.loads((dst / 'kashif.json').read_text(encoding='utf-8'))['labels'])}.",
              f"- Chosen fine-tuning seed: {seed} (best dev score of {len(runs)} seeds).", "",
              "## Data and licenses", "",
