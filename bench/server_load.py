@@ -27,6 +27,8 @@ from typing import Iterator, Sequence
 from bench.common import BENCH_DIR, REPO, BenchOptions, anercorp_sentences, base_ner_model, bundled, ensure_onnx_exports, process_tree_peak_rss_mb, write_result
 
 CONCURRENCY = (1, 16, 64)
+BATCHING_ON = "batching on (defaults)"
+BATCHING_OFF = "batching off (--max-batch-units 1)"
 # The previous default, inference in the server's own thread, for comparison at the level where it matters.
 THREAD_MODE = "batching on, --inference thread"
 THREAD_MODE_LEVELS = (64,)
@@ -214,7 +216,7 @@ def run(opts: BenchOptions) -> dict:
     ensure_onnx_exports(opts, {"ner": model_dir})
     model_args = ["--ner-model", str(model_dir)]
     bodies = _bodies(opts, 200)
-    modes = {"batching on (defaults)": [], "batching off (--max-batch-units 1)": ["--max-batch-units", "1"], THREAD_MODE: ["--inference", "thread"]}
+    modes = {BATCHING_ON: [], BATCHING_OFF: ["--max-batch-units", "1"], THREAD_MODE: ["--inference", "thread"]}
     mode_levels = {mode: CONCURRENCY for mode in modes} | {THREAD_MODE: THREAD_MODE_LEVELS}
     levels: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="kashif-bench-") as tmp:
@@ -244,7 +246,7 @@ def run(opts: BenchOptions) -> dict:
         with kashif_server(model_args, burst_flags, opts.threads) as (base, proc):
             burst = _burst(base + "/v1/entities", bodies, BURST_QUEUE, 2 if opts.quick else 5)
             burst["server_alive"] = proc.poll() is None
-    on, off = levels["batching on (defaults)"], levels["batching off (--max-batch-units 1)"]
+    on, off = levels[BATCHING_ON], levels[BATCHING_OFF]
     ratios = {c: on[str(c)]["requests_per_s"] / off[str(c)]["requests_per_s"] for c in CONCURRENCY if off[str(c)]["requests_per_s"]}
     payload = {"model": "bundled NER" if ner else "BERT-base shape (random weights; no bundled model)", "model_dir": str(model_dir),
                "backend": "server defaults (KASHIF_BACKEND/KASHIF_PRECISION unset)", "seconds_per_level": seconds, "repeats": REPEATS,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from bench.backends import MAX_F1_DROP
 from bench.flops import TARGET_FRACTION
+from bench.server_load import BATCHING_ON, THREAD_MODE
 
 EQUAL_LABELS = 0.995  # word agreement on identical-input sentences counted as "equal labels" (float noise near ties)
 
@@ -134,9 +135,9 @@ def _server(d: dict) -> list[str]:
     ratios = ", ".join(f"c={c}: {_f(v, 2, '×')}" for c, v in d.get("batching_speedup", {}).items())
     b = d["burst"]
     out += ["", f"Micro-batching on/off requests/s: {ratios}.", ""]
-    thread = d["levels"].get("batching on, --inference thread", {}).get("64")
+    thread = d["levels"].get(THREAD_MODE, {}).get("64")
     if thread:
-        default = d["levels"]["batching on (defaults)"]["64"]["requests_per_s"]
+        default = d["levels"][BATCHING_ON]["64"]["requests_per_s"]
         out += [f"Inference in a child process (the default) vs in the server's own thread, batching on, c=64: "
                 f"{_f(default)} vs {_f(thread['requests_per_s'])} requests/s ({_f(default / thread['requests_per_s'], 2, '×')}).", ""]
     out += [

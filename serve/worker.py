@@ -30,6 +30,7 @@ from model.predictor import Predictor, PredictorConfig
 log = logging.getLogger("kashif.serve")
 START_TIMEOUT_S = 600.0  # loading a large model from a slow disk
 STOP_TIMEOUT_S = 10.0
+WARM_UP_TEXT = "زار الرئيس محمد بن سلمان مدينة القاهرة والتقى بمسؤولي جامعة الدول العربية."
 
 
 class InferenceProcessDied(RuntimeError):
@@ -46,9 +47,6 @@ def _sendable(err: Exception) -> Exception:
         return err
     except Exception:  # noqa: BLE001 - an exception that does not survive pickling
         return RuntimeError(f"{type(err).__name__}: {err}")
-
-
-WARM_UP_TEXT = "زار الرئيس محمد بن سلمان مدينة القاهرة والتقى بمسؤولي جامعة الدول العربية."
 
 
 def warm_up(predictor: Predictor) -> None:

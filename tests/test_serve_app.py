@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 import httpx
+import pytest
 
 from model.predictor import Predictor, PredictorConfig
 from serve.app import create_app
