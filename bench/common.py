@@ -80,6 +80,13 @@ def bundled(opts: BenchOptions, task: str) -> Path | None:
     return path if (path / "config.json").is_file() else None
 
 
+def compared(opts: BenchOptions, task: str) -> Path | None:
+    """The `--compare-bundle` model for `task` (e.g. the previous bundled model), None when not given."""
+    root = opts.extra.get("compare_bundle")
+    path = Path(root) / task if root else None
+    return path if path and (path / "config.json").is_file() else None
+
+
 # ---- the BERT-base-shaped model ----------------------------------------------
 def base_ner_model(opts: BenchOptions) -> Path:
     """A random-init BertForTokenClassification of CAMeLBERT's shape with a WordPiece

@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Sequence
 
-from bench.common import BenchOptions, WorkerError, anercorp_sentences, base_ner_model, bundled, call_in_subprocess, ensure_onnx_exports, write_result
+from bench.common import (BenchOptions, WorkerError, anercorp_sentences, base_ner_model, bundled, call_in_subprocess, compared,
+                          ensure_onnx_exports, write_result)
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,11 @@ def run(opts: BenchOptions) -> dict:
     else:
         ensure_onnx_exports(opts, {"ner": ner})
         models.append(compare_on_model(opts, "bundled NER model", str(ner), sentences, pipeline_batches))
+    previous = compared(opts, "ner")
+    if previous is not None:
+        ensure_onnx_exports(opts, {"ner": previous})
+        models.append(compare_on_model(opts, f"compared NER model ({previous.parent.name}/{previous.name}, --compare-bundle)",
+                                       str(previous), sentences, pipeline_batches))
     payload = {"models": models, "notes": notes,
                "words_definition": "words = gold ANERcorp tokens (the text is those tokens joined by spaces)"}
     write_result(opts, "predictor", payload)

@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="threads for every measured process (default 2)")
     p.add_argument("--sentences", type=int, default=None, help="ANERcorp test sentences for the predictor/backends sections (default all; 48/120 with --quick)")
     p.add_argument("--bundle", default=None, help="a bundle directory (ner/, stance/) to measure instead of model/bundled")
+    p.add_argument("--compare-bundle", default=None, help="a second bundle (e.g. the previous bundled model) measured side by side "
+                   "in the predictor and server sections")
     p.add_argument("--score-rows", type=int, default=None, help="articles for the score section (default: score_bench's own, 10,000; 200 with --quick)")
     p.add_argument("--server-seconds", type=float, default=None, help="seconds per server load level (default 10; 5 with --quick)")
     return p
@@ -106,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     command = "python -m bench.run " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     extra = {k: v for k, v in {"sentences": args.sentences, "server_seconds": args.server_seconds, "score_rows": args.score_rows,
-                                      "bundle": str(Path(args.bundle).resolve()) if args.bundle else None}.items() if v is not None}
+                                      "bundle": str(Path(args.bundle).resolve()) if args.bundle else None,
+                                      "compare_bundle": str(Path(args.compare_bundle).resolve()) if args.compare_bundle else None,
+                                      }.items() if v is not None}
     opts = BenchOptions(data_dir=data_dir, results_dir=Path(args.results_dir), quick=args.quick, threads=args.threads,
                         command=command.strip(), extra=extra)
     opts.results_dir.mkdir(parents=True, exist_ok=True)

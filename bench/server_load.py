@@ -24,7 +24,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from bench.common import BENCH_DIR, REPO, BenchOptions, anercorp_sentences, base_ner_model, bundled, ensure_onnx_exports, process_tree_peak_rss_mb, write_result
+from bench.common import (BENCH_DIR, REPO, BenchOptions, anercorp_sentences, base_ner_model, bundled, compared, ensure_onnx_exports,
+                          process_tree_peak_rss_mb, write_result)
 
 CONCURRENCY = (1, 16, 64)
 BATCHING_ON = "batching on (defaults)"
@@ -32,6 +33,7 @@ BATCHING_OFF = "batching off (--max-batch-units 1)"
 # The previous default, inference in the server's own thread, for comparison at the level where it matters.
 THREAD_MODE = "batching on, --inference thread"
 THREAD_MODE_LEVELS = (64,)
+COMPARED_MODEL = "compared model (--compare-bundle), batching on"
 BURST_QUEUE = 16  # --max-queue of the burst server; the burst is 8× this
 BURST_QUEUE_DELAY_MS = 10  # --max-queue-delay-ms of the burst server: its latency budget for queueing
 UNLOADED_REQUESTS = 200
@@ -217,6 +219,11 @@ def run(opts: BenchOptions) -> dict:
     model_args = ["--ner-model", str(model_dir)]
     bodies = _bodies(opts, 200)
     modes = {BATCHING_ON: [], BATCHING_OFF: ["--max-batch-units", "1"], THREAD_MODE: ["--inference", "thread"]}
+    mode_models = {mode: model_args for mode in modes}
+    previous = compared(opts, "ner")
+    if previous is not None:  # measured in the same rotation, so that its figures compare with the bundled model's
+        modes[COMPARED_MODEL] = []
+        mode_models[COMPARED_MODEL] = ["--ner-model", str(previous)]
     mode_levels = {mode: CONCURRENCY for mode in modes} | {THREAD_MODE: THREAD_MODE_LEVELS}
     levels: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="kashif-bench-") as tmp:
@@ -225,7 +232,7 @@ def run(opts: BenchOptions) -> dict:
         # Both servers up at once (the idle one costs memory, not CPU) and measured in
         # turn at each level, so that drifting background load hits both modes alike.
         with ExitStack() as stack:
-            servers = {mode: stack.enter_context(kashif_server(model_args, extra, opts.threads)) for mode, extra in modes.items()}
+            servers = {mode: stack.enter_context(kashif_server(mode_models[mode], extra, opts.threads)) for mode, extra in modes.items()}
             for mode, (base, _) in servers.items():  # first requests after start-up are slow (lazy imports, kernel set-up)
                 for c in mode_levels[mode]:
                     _warm(base + "/v1/entities", bodies, bodies_file, c)
@@ -249,6 +256,7 @@ def run(opts: BenchOptions) -> dict:
     on, off = levels[BATCHING_ON], levels[BATCHING_OFF]
     ratios = {c: on[str(c)]["requests_per_s"] / off[str(c)]["requests_per_s"] for c in CONCURRENCY if off[str(c)]["requests_per_s"]}
     payload = {"model": "bundled NER" if ner else "BERT-base shape (random weights; no bundled model)", "model_dir": str(model_dir),
+               "compared_model_dir": str(previous) if previous else None,
                "backend": "server defaults (KASHIF_BACKEND/KASHIF_PRECISION unset)", "seconds_per_level": seconds, "repeats": REPEATS,
                "load_generator": "wrk (same 2 cores as the server)" if wrk_available() else "python asyncio+httpx (same cores)",
                "levels": levels, "batching_speedup": {str(c): r for c, r in ratios.items()}, "burst": burst}

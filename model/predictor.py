@@ -172,7 +172,8 @@ class Predictor:
             if len(cache) + len(new) > PIECE_CACHE_SIZE:
                 cache.clear()
             normalization = self.ner.metadata.normalization
-            forms = [[normalize_word(w, normalization) or "[UNK]"] for w in new]
+            unknown = self.ner.tokenizer.unk_token or "[UNK]"  # a word that normalises to nothing
+            forms = [[normalize_word(w, normalization) or unknown] for w in new]
             encoded = self.ner.tokenizer(forms, is_split_into_words=True, add_special_tokens=False)["input_ids"]
             cache.update(zip(new, encoded))
         return [cache[w] for w in raw_words]

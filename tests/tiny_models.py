@@ -56,3 +56,26 @@ def save_tiny_model(directory: Path, task: str, tokenizer, seed: int = 0, max_po
     if labels:
         ModelMetadata(task=task, labels=labels, normalization=Normalization(), max_length=max_position).save(directory)
     return directory
+
+
+UNIGRAM_SPECIAL = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+
+
+def build_unigram_tokenizer(sentences: list[str], vocab_size: int = 600):
+    """An XLM-R style SentencePiece (Unigram + Metaspace) tokenizer trained on `sentences`."""
+    from transformers import XLMRobertaTokenizerFast
+
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.train_from_iterator(sentences, trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=UNIGRAM_SPECIAL,
+                                                              unk_token="<unk>"))
+    bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)]
+    )
+    fast = XLMRobertaTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", cls_token="<s>",
+                                   sep_token="</s>", pad_token="<pad>", unk_token="<unk>", mask_token="<mask>")
+    assert fast.vocab_size > 100, fast.vocab_size
+    return fast

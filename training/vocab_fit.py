@@ -18,6 +18,7 @@ from pathlib import Path
 from model.text import Normalization, normalize_word, split_words
 
 METASPACE = "▁"
+REPORT_FILE = "vocab_fit.json"
 
 
 class VocabFitError(ValueError):
@@ -103,8 +104,9 @@ def _remap_spec(spec: dict, keep: list[int]) -> dict:
 
 
 def fit_vocabulary(encoder: Path, texts: Iterable[str], output: Path,
-                   normalization: Normalization | None = None) -> VocabFitReport:
-    """Write `output`: the encoder with only the kept pieces and their embedding rows."""
+                   normalization: Normalization | None = None) -> tuple[VocabFitReport, list[str]]:
+    """Write `output`: the encoder with only the kept pieces and their embedding rows.
+    Returns the report and the distinct counted words (to check their tokenisation)."""
     import torch
     from tokenizers import Tokenizer
     from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerFast
@@ -138,13 +140,12 @@ def fit_vocabulary(encoder: Path, texts: Iterable[str], output: Path,
     after = sum(p.numel() for p in model.parameters())
     report = VocabFitReport(len(tokenizer), len(keep), n_used, n_single, before, after,
                             sum(counts.values()), len(counts))
-    (output / "vocab_fit.json").write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
     card = Path(encoder) / "README.md"
     note = (f"\n## Vocabulary fitted to Arabic (`kashif fit-vocab`)\n\n{report.pieces_before:,} → {report.pieces_after:,} pieces "
             f"({report.kept_used:,} used by {report.distinct_words:,} distinct corpus words, plus single characters and "
             f"specials); {report.parameters_before / 1e6:.1f}M → {report.parameters_after / 1e6:.1f}M parameters.\n")
     (output / "README.md").write_text((card.read_text(encoding="utf-8") if card.is_file() else "") + note, encoding="utf-8")
-    return report
+    return report, list(counts)
 
 
 def tokenisation_check(old_dir: Path, new_dir: Path, words: list[str]) -> dict:
@@ -180,12 +181,12 @@ def run_fit_vocab(argv: list[str]) -> int:
     reader = CorpusReader([parse_source(c, args.text_field) for c in args.corpus], dedup=True, min_words=1,
                           max_documents=args.max_documents, normalization=Normalization(
                               remove_diacritics=False, remove_tatweel=False, remove_inword_marks=False))
-    report = fit_vocabulary(Path(args.encoder), reader, Path(args.output))
-    result = {"fit": report.to_dict()}
+    report, words = fit_vocabulary(Path(args.encoder), reader, Path(args.output))
+    result = {"fit": report.to_dict(), "counted_words": tokenisation_check(Path(args.encoder), Path(args.output), words)}
     if args.held_out:
         held = CorpusReader([parse_source(c, args.text_field) for c in args.held_out], dedup=False, min_words=1)
         words = [w for paragraph in held for w in paragraph.split(" ")]
         result["held_out"] = tokenisation_check(Path(args.encoder), Path(args.output), words)
-    (Path(args.output) / "vocab_fit.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    (Path(args.output) / REPORT_FILE).write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(json.dumps(result))
     return 0
