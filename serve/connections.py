@@ -8,7 +8,8 @@ slow client is still only bytes on a socket).
   one byte at a time does not extend it. A request whose headers or body are
   not complete by then gets 408 in the API's JSON error shape and the socket is
   closed. Time in which the server itself stops reading (back-pressure,
-  pipelined requests waiting their turn) is not held against the client.
+  pipelined requests waiting their turn, an `Expect: 100-continue` body the
+  app has not asked for yet) is not held against the client.
 * Connection cap. A connection accepted while `max_connections` are open is
   answered with a pre-built 503 and closed at once, before anything is parsed.
 
@@ -123,7 +124,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline = None
         if self.transport is None or self.transport.is_closing():
             return
-        if self.flow is not None and self.flow.read_paused:  # the server is not reading: not the client's delay
+        waiting_on_us = (self.flow is not None and self.flow.read_paused) or (  # back-pressure, or pipelined requests queued
+            self._headers_done and self.cycle is not None and self.cycle.waiting_for_100_continue)  # the app has not asked for the body yet
+        if waiting_on_us:  # not the client's delay
             self._deadline = self.loop.call_later(self.read_timeout_s, self._on_deadline)
             return
         stage = "body" if self._headers_done else "headers"

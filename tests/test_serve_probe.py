@@ -4,7 +4,7 @@ traversal) must keep holding, and what did not now does (slow clients get 408
 and are cut off, connections beyond the cap are refused and counted, public
 endpoints show no paths, keys or environment).
 
-Two servers on the tiny bundle: `open_srv` (keys, `--read-timeout 1`) and
+Two servers on the tiny bundle, started together: `open_srv` (keys, `--read-timeout 1`) and
 `locked_srv` (keys, /metrics behind them and model paths exposed, set through
 their environment variables; `--max-connections 4`)."""
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 import httpx
 import pytest
 
-from tests.server_fixtures import REPO, start_server
+from tests.server_fixtures import REPO, start_server, wait_until_ready
 
 KEY = "probe-key-7f3a"
 SENTINEL = "probe-env-sentinel-91c2"  # an environment value of the server that must never be shown
@@ -28,20 +28,33 @@ CAP = 4
 
 
 @pytest.fixture(scope="module")
-def open_srv(tiny_bundle_dir, tmp_path_factory):
-    srv = start_server(["--model", str(tiny_bundle_dir)], "--read-timeout", str(READ_TIMEOUT_S), "--max-connections", "64",
-                       log_dir=tmp_path_factory.mktemp("serve-probe"), env={"KASHIF_API_KEYS": KEY, "PROBE_SECRET": SENTINEL})
-    yield srv
-    assert srv.stop() == 0
+def servers(tiny_bundle_dir, tmp_path_factory):
+    """Both servers, started together (they load their models side by side)."""
+    log_dir = tmp_path_factory.mktemp("serve-probe")
+    started = {
+        "open": start_server(["--model", str(tiny_bundle_dir)], "--read-timeout", str(READ_TIMEOUT_S), "--max-connections", "64",
+                             log_dir=log_dir, env={"KASHIF_API_KEYS": KEY, "PROBE_SECRET": SENTINEL}, wait_ready=False),
+        "locked": start_server(["--model", str(tiny_bundle_dir)], "--read-timeout", "10", log_dir=log_dir, wait_ready=False,
+                               env={"KASHIF_API_KEYS": KEY, "KASHIF_METRICS_AUTH": "1", "KASHIF_EXPOSE_MODEL_PATHS": "1",
+                                    "KASHIF_MAX_CONNECTIONS": str(CAP)}),
+    }
+    try:
+        for srv in started.values():
+            wait_until_ready(srv)
+        yield started
+    finally:
+        codes = [srv.stop() for srv in started.values()]
+    assert codes == [0, 0]
 
 
 @pytest.fixture(scope="module")
-def locked_srv(tiny_bundle_dir, tmp_path_factory):
-    srv = start_server(["--model", str(tiny_bundle_dir)], "--read-timeout", "10", log_dir=tmp_path_factory.mktemp("serve-probe-locked"),
-                       env={"KASHIF_API_KEYS": KEY, "KASHIF_METRICS_AUTH": "1", "KASHIF_EXPOSE_MODEL_PATHS": "1",
-                            "KASHIF_MAX_CONNECTIONS": str(CAP)})
-    yield srv
-    assert srv.stop() == 0
+def open_srv(servers):
+    return servers["open"]
+
+
+@pytest.fixture(scope="module")
+def locked_srv(servers):
+    return servers["locked"]
 
 
 @pytest.fixture(scope="module")
