@@ -109,6 +109,13 @@ def memory(server_pid: int) -> dict:
             "total_rss_mb": round((server_mb or 0) + (child_mb or 0), 1)}
 
 
+def _error_code(response) -> str | None:
+    try:
+        return response.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def _restarts(metrics_text: str) -> float:
     found = re.search(r"^kashif_inference_process_restarts_total (\S+)$", metrics_text, re.M)
     return float(found.group(1)) if found else 0.0
@@ -127,12 +134,16 @@ async def _drive(base: str, requests: Sequence[tuple[str, bytes]], concurrency: 
 
         async def one(i: int, route: str, body: bytes) -> None:
             t0 = time.perf_counter()
+            code = None
             try:
                 r = await client.post(route, content=body, headers={"content-type": "application/json"})
                 status = r.status_code
-            except httpx.HTTPError:
-                status = 0
-            results.append({"i": i, "route": route, "status": status, "seconds": time.perf_counter() - t0, "done": time.perf_counter()})
+                if status != 200:
+                    code = _error_code(r)
+            except httpx.HTTPError as err:
+                status, code = 0, type(err).__name__
+            results.append({"i": i, "route": route, "status": status, "code": code, "seconds": time.perf_counter() - t0,
+                            "done": time.perf_counter()})
             if len(results) == half and not kill:
                 child = inference_child(server_pid)
                 kill.update(pid=child, at_request=len(results), at=time.perf_counter())
@@ -152,6 +163,7 @@ def soak(requests: int, concurrency: int, threads: int, bundle: Path | None) -> 
 
     mix = request_mix(requests)
     model = bundle or BUNDLED_DIR
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     with kashif_server(["--model", str(model)], [], threads) as (base, proc):
         for route, body in request_mix(20, seed=1):  # warm-up: first requests pay for lazy set-up
             httpx.post(base + route, content=body, headers={"content-type": "application/json"}, timeout=REQUEST_TIMEOUT_S)
@@ -166,8 +178,12 @@ def soak(requests: int, concurrency: int, threads: int, bundle: Path | None) -> 
         alive = proc.poll() is None and httpx.get(base + "/healthz", timeout=10).status_code == 200
 
     statuses: dict[str, int] = {}
+    errors: dict[str, int] = {}  # "503 overloaded", "0 ReadTimeout", ...
     for r in results:
         statuses[str(r["status"])] = statuses.get(str(r["status"]), 0) + 1
+        if r["status"] != 200:
+            key = f"{r['status']} {r['code']}"
+            errors[key] = errors.get(key, 0) + 1
     ok = [r["seconds"] for r in results if r["status"] == 200]
     routes = {}
     for route in sorted({r["route"] for r in results}):
@@ -179,7 +195,9 @@ def soak(requests: int, concurrency: int, threads: int, bundle: Path | None) -> 
     return {
         "model": "bundled" if bundle is None else str(bundle.name), "requests": len(results), "concurrency": concurrency,
         "threads": threads, "seconds": round(seconds, 2), "requests_per_s": round(len(ok) / seconds, 1) if seconds else None,
-        "statuses": statuses, "all_ok": statuses.get("200", 0) == len(results),
+        "statuses": statuses, "errors": errors, "all_ok": statuses.get("200", 0) == len(results),
+        "host": {"load_average_at_start": load_at_start, "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+                 "cores": os.cpu_count(), "nice": os.nice(0)},
         "latency": percentiles(ok), "routes": routes, "after_kill_10s": {"requests": len(around), **percentiles(around)},
         "kill": {"inference_pid": kill.get("pid"), "after_requests": kill.get("at_request"),
                  "restarts_counted": restarts_after - restarts_before},
@@ -202,7 +220,10 @@ def write_results(results_dir: Path, payload: dict) -> tuple[Path, Path]:
         f"`{m['command']}` · commit {m['commit']} · {m['date']} · {payload['threads']} torch threads, "
         f"model {payload['model']}, concurrency {payload['concurrency']}, loopback.", "",
         f"- {payload['requests']} requests in {payload['seconds']:.1f} s ({payload['requests_per_s']} answered/s); "
-        f"statuses: {', '.join(f'{s}: {n}' for s, n in sorted(payload['statuses'].items()))}",
+        f"statuses: {', '.join(f'{s}: {n}' for s, n in sorted(payload['statuses'].items()))}"
+        + (f" (errors: {', '.join(f'{e}: {n}' for e, n in sorted(payload.get('errors', {}).items()))})" if payload.get("errors") else ""),
+        *([f"- host: {h['cores']} cores, load average {h['load_average_at_start']} at the start and {h['load_average_at_end']} at the end; "
+           f"this run (and the server it started) at nice {h['nice']}"] if (h := payload.get("host")) else []),
         f"- latency of the answered requests: p50 {_ms(payload['latency']['p50_ms'])}, p99 {_ms(payload['latency']['p99_ms'])}, "
         f"max {_ms(payload['latency']['max_ms'])}",
         f"- inference process {k['inference_pid']} killed (SIGKILL) after {k['after_requests']} requests; restarts counted in "
