@@ -1,7 +1,7 @@
 """`python -m bench.run` (`make bench`): run the benchmark sections and write
 `bench/results/<section>.json`, plots and `bench/results/SUMMARY.md`.
 
-Sections: backends, flops, predictor, server, score, gpu (backends runs
+Sections: backends, flops, predictor, server, soak, score, gpu (backends runs
 before predictor so that the predictor section can use the fastest backend
 that keeps quality). `--quick` runs small slices for a smoke check.
 """
@@ -19,8 +19,9 @@ from pathlib import Path
 
 from bench.common import RESULTS_DIR, BenchOptions, git_commit, machine_info, write_result
 
-SECTIONS = ("backends", "flops", "predictor", "server", "score", "gpu")
-MODULES = {"backends": "bench.backends", "flops": "bench.flops", "predictor": "bench.predictor_vs_pipeline", "server": "bench.server_load"}
+SECTIONS = ("backends", "flops", "predictor", "server", "soak", "score", "gpu")
+MODULES = {"backends": "bench.backends", "flops": "bench.flops", "predictor": "bench.predictor_vs_pipeline", "server": "bench.server_load",
+           "soak": "bench.soak"}
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -16,6 +16,7 @@ import numpy as np
 from model.backends import Backend, make_backend
 from model.decoding import bio_spans, pool_word_probs, softmax
 from model.encoding import encode_stance_pairs
+from model.identity import model_identity
 from model.loading import LoadedModel, load_model, resolve_model_refs
 from model.text import Span, normalize_word, sentence_words
 from model.types import Entity, StanceResult
@@ -119,7 +120,10 @@ class Predictor:
         out = {}
         for task, loaded in (("ner", self.ner), ("stance", self.stance_model)):
             if loaded is not None:
+                identity = model_identity(loaded.source)
                 out[task] = {
+                    "name": identity.name,
+                    "digest": identity.digest,
                     "source": loaded.source,
                     "task": task,
                     "labels": loaded.labels,

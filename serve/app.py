@@ -17,10 +17,12 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 
 from model.errors import first_line
+from model.loading import BUNDLED_DIR, resolve_model_refs
 from model.predictor import Predictor
 from serve.batching import MicroBatcher
+from serve.disclosure import redact_paths
 from serve.metrics import MetricsMiddleware, ServerMetrics
-from serve.routes import ApiError, api_error_response, open_router, v1_router
+from serve.routes import ApiError, api_error_response, metrics_router, open_router, v1_router
 from serve.schemas import document_limits, error_response
 from serve.security import ApiKeyMiddleware, BodyLimitMiddleware, RequestIdMiddleware, request_id_of
 from serve.settings import ServeSettings
@@ -36,8 +38,9 @@ DESCRIPTION = """Arabic named entities and stance.
 * Limits: a body over `--max-body-bytes`, more than `--max-items` texts/items/targets, or a text longer than
   `--max-chars` characters → 413.
 * Errors always have the shape `{"error": {"code": ..., "message": ...}}`.
-* With API keys configured, `/v1/*` needs `Authorization: Bearer <key>`; `/healthz`, `/readyz`, `/metrics`,
-  `/docs` and the demo page stay open.
+* With API keys configured, `/v1/*` needs `Authorization: Bearer <key>`; `/healthz`, `/readyz`, `/metrics`
+  (unless the server runs with `--metrics-auth`), `/docs` and the demo page stay open.
+* Models are shown by name and content hash, never by their path on the server.
 """
 
 
@@ -57,6 +60,17 @@ class ServiceState:
     @property
     def tasks(self) -> list[str]:
         return list(self.models)
+
+    @property
+    def public_load_error(self) -> str | None:
+        """The load error as clients see it: without the server's paths (the log keeps them)."""
+        if self.load_error is None:
+            return None
+        s = self.settings
+        known = [s.model, s.ner_model, s.stance_model, str(BUNDLED_DIR)]
+        with contextlib.suppress(Exception):
+            known += resolve_model_refs(s.model, s.ner_model, s.stance_model).values()
+        return redact_paths(self.load_error, [k for k in known if k])
 
 
 async def _load(state: ServiceState, predictor: Predictor | None) -> None:
@@ -88,7 +102,7 @@ async def _load(state: ServiceState, predictor: Predictor | None) -> None:
     state.metrics.set_models(info)
     state.metrics.ready.set(1)
     state.ready = True
-    log.info("ready: %s", ", ".join(f"{task} from {entry['source']}" for task, entry in info.items()))
+    log.info("ready: %s", ", ".join(f"{task} {entry['name']}@{entry['digest']} from {entry['source']}" for task, entry in info.items()))
 
 
 def _validation_message(errors: list[dict[str, Any]]) -> str:
@@ -190,13 +204,14 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
     app.include_router(open_router)
     # The bearer scheme only documents the keys in OpenAPI; ApiKeyMiddleware enforces them.
     auth = [Security(HTTPBearer(auto_error=False))] if settings.api_keys else []
+    app.include_router(metrics_router, dependencies=auth if settings.metrics_auth else [])
     app.include_router(v1_router, dependencies=auth)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _mount_offline_docs(app)
 
     # add_middleware wraps: the last added runs first
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys)
+    app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys, also=frozenset({"/metrics"} if settings.metrics_auth else ()))
     app.add_middleware(LoadShedMiddleware, batcher=batcher)  # refuses before the body is read
     if settings.cors_origins:
         app.add_middleware(

@@ -41,6 +41,7 @@ def serve(argv: list[str]) -> int:
     import uvicorn
 
     from serve.app import create_app
+    from serve.connections import guarded_protocol
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
@@ -51,7 +52,9 @@ def serve(argv: list[str]) -> int:
         log_level=settings.log_level,
         access_log=False,  # serve.security logs each request with its request ID
         timeout_graceful_shutdown=int(settings.request_timeout_s) + 5,
-        h11_max_incomplete_event_size=64 * 1024,  # room for the demo page's ?text= URLs
+        # httptools, with the read deadline and the connection cap (serve.connections)
+        http=guarded_protocol(settings.read_timeout_s, settings.max_connections, app.state.kashif.metrics),
+        server_header=False,  # no "server: uvicorn" on every answer
     )
     server = uvicorn.Server(config)
     state = app.state.kashif

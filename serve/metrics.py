@@ -6,6 +6,7 @@ import time
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serve.security import final_status
 from serve.shedding import INFERENCE_ROUTES
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -28,7 +29,11 @@ class ServerMetrics:
         self.rejected = Counter("kashif_rejected_requests", "Requests refused with 503: the queue was full or the estimated wait over --max-queue-delay-ms", ["task"], registry=r)
         self.inference_restarts = Counter("kashif_inference_process_restarts", "Inference processes started again after one died", registry=r)
         self.ready = Gauge("kashif_ready", "1 once the models are loaded and warmed up", registry=r)
-        self.model_info = Gauge("kashif_model_info", "Loaded models (value 1)", ["task", "source", "backend", "precision", "labels"], registry=r)
+        self.model_info = Gauge("kashif_model_info", "Loaded models (value 1), by name and content hash (never a path)",
+                                ["task", "name", "digest", "backend", "precision", "labels"], registry=r)
+        self.open_connections = Gauge("kashif_open_connections", "HTTP connections open now (refused ones not counted)", registry=r)
+        self.refused_connections = Counter("kashif_refused_connections", "Connections answered 503 and closed: --max-connections were open", registry=r)
+        self.read_timeouts = Counter("kashif_read_timeouts", "Requests whose headers or body did not arrive within --read-timeout (408, closed)", ["stage"], registry=r)
 
     # BatchObserver
     def on_batch(self, kind: str, requests: int, units: int, seconds: float) -> None:
@@ -47,7 +52,8 @@ class ServerMetrics:
 
     def set_models(self, info: dict[str, dict]) -> None:
         for task, entry in info.items():
-            self.model_info.labels(task, str(entry.get("source")), str(entry.get("backend")), str(entry.get("precision")), ",".join(entry.get("labels", []))).set(1)
+            self.model_info.labels(task, str(entry.get("name")), str(entry.get("digest")), str(entry.get("backend")), str(entry.get("precision")),
+                                   ",".join(entry.get("labels", []))).set(1)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
@@ -91,5 +97,5 @@ class MetricsMiddleware:
             self.metrics.in_flight.dec()
             method = scope["method"] if scope["method"] in _METHODS else "other"
             route = self._route(scope)
-            self.metrics.requests.labels(route, method, str(status)).inc()
+            self.metrics.requests.labels(route, method, str(final_status(scope, status))).inc()
             self.metrics.latency.labels(route, method).observe(time.perf_counter() - started)

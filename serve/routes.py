@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from serve.batching import BatcherClosed, QueueFull
+from serve.disclosure import model_entry
 from serve.schemas import (
     ERROR_RESPONSES,
     AnalyzeRequest,
@@ -48,7 +49,7 @@ def _state(request: Request) -> "ServiceState":
 def _ready(request: Request, *tasks: str) -> "ServiceState":
     state = _state(request)
     if state.load_error:
-        raise ApiError(503, "model_load_failed", f"the models could not be loaded: {state.load_error}")
+        raise ApiError(503, "model_load_failed", f"the models could not be loaded: {state.public_load_error}")
     if not state.ready:
         raise ApiError(503, "not_ready", "the models are still loading; retry shortly", {"Retry-After": "1"})
     for task in tasks:
@@ -141,13 +142,16 @@ async def healthz() -> dict:
 async def readyz(request: Request) -> Any:
     state = _state(request)
     if state.load_error:
-        return error_response(503, "model_load_failed", f"the models could not be loaded: {state.load_error}")
+        return error_response(503, "model_load_failed", f"the models could not be loaded: {state.public_load_error}")
     if not state.ready:
         return error_response(503, "not_ready", "the models are still loading", headers={"Retry-After": "1"})
     return {"status": "ready", "models": state.tasks}
 
 
-@open_router.get(
+metrics_router = APIRouter()  # open, or behind the API keys with --metrics-auth
+
+
+@metrics_router.get(
     "/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format"}},
 )
@@ -221,10 +225,10 @@ async def analyze(body: AnalyzeRequest, request: Request) -> JSONResponse:
     return _answer({"entities": done[0][0], "stance": [{"target": t, **s} for t, s in zip(targets, stances)]})
 
 
-@v1_router.get("/models", response_model=ModelsResponse, summary="the loaded models")
+@v1_router.get("/models", response_model=ModelsResponse, response_model_exclude_unset=True, summary="the loaded models")
 async def models(request: Request) -> dict:
     state = _ready(request)
-    return {"models": list(state.models.values())}
+    return {"models": [model_entry(info, state.settings.expose_model_paths) for info in state.models.values()]}
 
 
 def api_error_response(request: Request, err: ApiError) -> JSONResponse:

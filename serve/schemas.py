@@ -121,7 +121,9 @@ class AnalyzeResponse(BaseModel):
 class ModelOut(BaseModel):
     model_config = ConfigDict(extra="allow")
     task: str
-    source: str
+    name: str = Field(description="the model directory's name (a bundle's task directory as bundle/task), or its hub id")
+    digest: str = Field(description="short content hash of the model files: changes when the model does")
+    source: str | None = Field(None, description="the model's directory on the server; only with --expose-model-paths")
     labels: list[str]
     max_length: int
     backend: str
@@ -188,8 +190,13 @@ def document_limits(openapi: dict, max_items: int, max_chars: int) -> dict:
     return openapi
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None, request_id: str | None = None) -> JSONResponse:
-    body = {"error": {"code": code, "message": message}}
+def error_body(code: str, message: str, request_id: str | None = None) -> dict:
+    """The one shape of every error answer: `{"error": {"code", "message", "request_id"}}`."""
+    body: dict = {"error": {"code": code, "message": message}}
     if request_id:
         body["error"]["request_id"] = request_id
-    return JSONResponse(body, status_code=status, headers=headers)
+    return body
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None, request_id: str | None = None) -> JSONResponse:
+    return JSONResponse(error_body(code, message, request_id), status_code=status, headers=headers)

@@ -27,6 +27,20 @@ def request_id_of(scope: Scope) -> str | None:
     return scope.get("state", {}).get("request_id")
 
 
+READ_TIMED_OUT = "read_timed_out"  # set in the request's scope state by serve.connections on a 408
+
+
+def final_status(scope: Scope, status: int) -> int:
+    """The status the client got: 408 when the connection guard answered for the app
+    (the app's own answer to the cut-off body went nowhere)."""
+    return 408 if scope.get("state", {}).get(READ_TIMED_OUT) else status
+
+
+def sane_request_id(given: str) -> str | None:
+    """The client's `X-Request-ID` if it is a sane token (echoed in answers and logs), else None."""
+    return given if _CLIENT_ID.match(given) else None
+
+
 class RequestIdMiddleware:
     """Takes the client's `X-Request-ID` (if it is a sane token) or makes one,
     echoes it on the response, and writes one access-log line per request."""
@@ -39,7 +53,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         given = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
-        request_id = given if _CLIENT_ID.match(given) else uuid.uuid4().hex
+        request_id = sane_request_id(given) or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 0
@@ -56,17 +70,22 @@ class RequestIdMiddleware:
         finally:
             log.info(
                 "request_id=%s %s %s %s %.1fms",
-                request_id, scope["method"], scope["path"], status or "-", (time.perf_counter() - started) * 1000,
+                request_id, scope["method"], scope["path"], final_status(scope, status) or "-", (time.perf_counter() - started) * 1000,
             )
 
 
 class ApiKeyMiddleware:
-    """With keys configured, `/v1/*` needs `Authorization: Bearer <key>`;
-    everything else (health, metrics, docs, demo page) stays open."""
+    """With keys configured, `/v1/*` (and the paths in `also`, e.g. `/metrics`
+    with --metrics-auth) need `Authorization: Bearer <key>`; everything else
+    (health, docs, demo page) stays open."""
 
-    def __init__(self, app: ASGIApp, keys: tuple[str, ...]) -> None:
+    def __init__(self, app: ASGIApp, keys: tuple[str, ...], also: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.keys = tuple(k.encode("utf-8") for k in keys)
+        self.also = also
+
+    def _protected(self, path: str) -> bool:
+        return path.startswith(PROTECTED_PREFIX) or path in self.also
 
     def _authorized(self, header: str) -> bool:
         scheme, _, token = header.partition(" ")
@@ -80,7 +99,7 @@ class ApiKeyMiddleware:
         return matched
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys or not scope["path"].startswith(PROTECTED_PREFIX) or scope["method"] == "OPTIONS":
+        if scope["type"] != "http" or not self.keys or not self._protected(scope["path"]) or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         if not self._authorized(Headers(scope=scope).get("authorization", "")):

@@ -30,6 +30,18 @@ def _env_float(name: str, default: float | None) -> float | None:
         raise ValueError(f"{name}={value!r} is not a number") from None
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _env_bool(name: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("",) + _FALSE:
+        return False
+    if value in _TRUE:
+        return True
+    raise ValueError(f"{name}={value!r} is not a yes/no value (use 1 or 0)")
+
+
 def _split_list(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
@@ -67,8 +79,15 @@ class ServeSettings:
     max_items: int = 64  # texts / items / targets in one request
     max_chars: int = 20_000  # characters of one text
 
+    # connections: a request's headers and body must arrive within read_timeout_s
+    # (else 408 and the socket is closed); connections beyond max_connections are refused (503)
+    read_timeout_s: float = 15.0
+    max_connections: int = 512
+
     api_keys: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
+    metrics_auth: bool = False  # /metrics needs an API key too
+    expose_model_paths: bool = False  # /v1/models shows each model's directory (never the public endpoints)
     log_level: str = "info"
     warmup: bool = True
 
@@ -80,6 +99,7 @@ class ServeSettings:
             "max_body_bytes": self.max_body_bytes,
             "max_items": self.max_items,
             "max_chars": self.max_chars,
+            "max_connections": self.max_connections,
         }
         for name, value in positive.items():
             if value < 1:
@@ -90,6 +110,10 @@ class ServeSettings:
             raise ValueError(f"request-timeout must be positive, got {self.request_timeout_s}")
         if self.max_queue_delay_ms is not None and self.max_queue_delay_ms <= 0:
             raise ValueError(f"max-queue-delay-ms must be positive, got {self.max_queue_delay_ms:g}")
+        if self.read_timeout_s <= 0:
+            raise ValueError(f"read-timeout must be positive, got {self.read_timeout_s:g}")
+        if self.metrics_auth and not self.api_keys:
+            raise ValueError("metrics-auth puts /metrics behind the API keys, but no key is set (KASHIF_API_KEYS or --api-key-file)")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, got {self.port}")
         if self.inference not in INFERENCE_MODES:
@@ -149,12 +173,25 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     limits.add_argument("--max-chars", type=int, default=_env_int("KASHIF_MAX_CHARS", d.max_chars),
                         help=f"characters in one text; longer → 413 (KASHIF_MAX_CHARS, default {d.max_chars})")
 
+    conns = parser.add_argument_group("connections")
+    conns.add_argument("--read-timeout", type=float, default=_env_float("KASHIF_READ_TIMEOUT", d.read_timeout_s),
+                       help="seconds within which a request's headers and body must arrive in full, however slowly they trickle; "
+                            f"later → 408 and the connection is closed (KASHIF_READ_TIMEOUT, default {d.read_timeout_s:g})")
+    conns.add_argument("--max-connections", type=int, default=_env_int("KASHIF_MAX_CONNECTIONS", d.max_connections),
+                       help="open connections at most; one more is answered 503 and closed at once "
+                            f"(KASHIF_MAX_CONNECTIONS, default {d.max_connections})")
+
     security = parser.add_argument_group("security")
     security.add_argument("--api-key-file", default=os.environ.get("KASHIF_API_KEY_FILE"),
                           help="file with API keys, one per line; keys also come from KASHIF_API_KEYS (comma-separated). "
                                "With any key set, /v1/* needs 'Authorization: Bearer <key>'")
     security.add_argument("--cors-origins", default=os.environ.get("KASHIF_CORS_ORIGINS", ""),
                           help="comma-separated origins allowed by CORS, or '*' (KASHIF_CORS_ORIGINS; default: CORS off)")
+    security.add_argument("--metrics-auth", action="store_true", default=_env_bool("KASHIF_METRICS_AUTH"),
+                          help="put /metrics behind the API keys too (KASHIF_METRICS_AUTH=1; default: /metrics is open)")
+    security.add_argument("--expose-model-paths", action="store_true", default=_env_bool("KASHIF_EXPOSE_MODEL_PATHS"),
+                          help="show each model's directory in /v1/models (KASHIF_EXPOSE_MODEL_PATHS=1; default: name and "
+                               "content hash only). Public endpoints never show paths")
 
 
 def settings_from_args(args: argparse.Namespace) -> ServeSettings:
@@ -182,6 +219,10 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         max_chars=args.max_chars,
         api_keys=tuple(dict.fromkeys(keys)),
         cors_origins=_split_list(args.cors_origins),
+        read_timeout_s=args.read_timeout,
+        max_connections=args.max_connections,
+        metrics_auth=args.metrics_auth,
+        expose_model_paths=args.expose_model_paths,
         log_level=args.log_level,
         warmup=not args.no_warmup,
         inference=args.inference,

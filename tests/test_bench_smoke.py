@@ -69,3 +69,27 @@ def test_summary_reports_targets_from_present_results(tmp_path):
     assert "| Server: batching ≥ 4× no batching at c=64 | 5.00× | yes |" in text
     assert "Predictor ≥ 3× HF pipeline | – | not measured |" in text
     assert "not measured: no GPU lent to this session" in text
+
+
+def test_soak_mix_is_seeded_and_covers_routes_and_sizes(tmp_path):
+    from bench.soak import request_mix, write_results
+
+    mix = request_mix(200)
+    assert mix == request_mix(200) and mix != request_mix(200, seed=5)
+    assert {route for route, _ in mix} == {"/v1/entities", "/v1/stance", "/v1/analyze"}
+    bodies = [json.loads(body) for _, body in mix]
+    assert any("texts" in b for b in bodies) and any("items" in b for b in bodies) and any("targets" in b for b in bodies)
+    lengths = [len(b["text"]) for b in bodies if "text" in b]
+    assert min(lengths) < 100 and max(lengths) > 1000
+
+    latency = {"p50_ms": 10.0, "p95_ms": 20.0, "p99_ms": 30.0, "max_ms": 40.0}
+    rss = {"server_pid": 1, "server_rss_mb": 300.0, "inference_pid": 2, "inference_rss_mb": 500.0, "total_rss_mb": 800.0}
+    payload = {"meta": {"command": "python -m bench.soak --requests 4", "commit": "abc", "date": "d", "threads": 2},
+               "model": "bundled", "requests": 4, "concurrency": 2, "threads": 2, "seconds": 1.0, "requests_per_s": 4.0,
+               "statuses": {"200": 4}, "all_ok": True, "latency": latency, "routes": {"/v1/stance": {"requests": 4, "ok": 4, **latency}},
+               "after_kill_10s": {"requests": 2, **latency}, "kill": {"inference_pid": 2, "after_requests": 2, "restarts_counted": 1.0},
+               "rss_before": rss, "rss_after": {**rss, "inference_pid": 3}, "server_alive": True}
+    json_path, md_path = write_results(tmp_path, payload)
+    assert json.loads(json_path.read_text())["statuses"] == {"200": 4}
+    md = md_path.read_text()
+    assert "python -m bench.soak --requests 4" in md and "commit abc" in md and "p99 30 ms" in md and "800.0 MB" in md

@@ -35,9 +35,13 @@ def test_load_failure_is_reported_not_ready(tmp_path):
         assert (await client.get("/healthz")).status_code == 200
         ready = await client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["error"]["code"] == "model_load_failed"
-        assert "config.json is missing" in ready.json()["error"]["message"]
+        message = ready.json()["error"]["message"]
+        assert "config.json is missing" in message and "…/ner" in message
+        assert str(tmp_path) not in message, "no server path in a public answer"
+        assert str(tmp_path) in state.load_error, "the operator's log keeps it"
         failed = await client.post("/v1/entities", json={"text": "نص"})
         assert failed.status_code == 503 and failed.json()["error"]["code"] == "model_load_failed"
+        assert str(tmp_path) not in failed.text
 
     asyncio.run(_with_app(app, scenario))
 
@@ -98,8 +102,10 @@ def test_process_and_thread_inference_answer_alike(tiny_bundle_dir, arabic_sente
 
 def test_settings_refuse_impossible_values():
     for bad, message in (({"port": 70_000}, "port must be 0..65535"), ({"max_queue_delay_ms": 0}, "max-queue-delay-ms must be positive"),
-                         ({"max_queue": 0}, "max-queue must be at least 1")):
+                         ({"max_queue": 0}, "max-queue must be at least 1"), ({"read_timeout_s": 0}, "read-timeout must be positive"),
+                         ({"max_connections": 0}, "max-connections must be at least 1"), ({"metrics_auth": True}, "no key is set")):
         with pytest.raises(ValueError, match=message):
             ServeSettings(**bad)
     assert ServeSettings(request_timeout_s=12).max_queue_delay_s == 12  # default: the request timeout
     assert ServeSettings(max_queue_delay_ms=50).max_queue_delay_s == 0.05
+    assert ServeSettings(metrics_auth=True, api_keys=("k",)).metrics_auth
