@@ -39,6 +39,7 @@ class LabeledSpan:
     start: int
     end: int
     label: str
+    ref: str = field(default="", compare=False)  # names the span in messages, e.g. "region 2 (id abc)"
 
 
 @dataclass
@@ -79,22 +80,23 @@ def tag_sentences(text: str, spans: Sequence[LabeledSpan], where: str) -> list[T
     joined: set[int] = set()  # sentence k is joined to k + 1
     owner: dict[tuple[int, int], LabeledSpan] = {}
     for span in sorted(set(spans), key=lambda s: (s.start, s.end, s.label)):
+        here = f"{where}: {span.ref}" if span.ref else where
         if not 0 <= span.start < span.end <= len(text):
-            raise AnnotationError(f"{where}: span {span.start}:{span.end} ({span.label}) is outside the text (length {len(text)})")
+            raise AnnotationError(f"{here}: span {span.start}:{span.end} ({span.label}) is outside the text (length {len(text)})")
         quoted = repr(text[span.start : span.end])
         covered = [(k, i, w) for k, i, w in flat if w[0] < span.end and w[1] > span.start]
         if not covered:
-            raise AnnotationError(f"{where}: span {span.start}:{span.end} {quoted} ({span.label}) covers no word")
+            raise AnnotationError(f"{here}: span {span.start}:{span.end} {quoted} ({span.label}) covers no word")
         first, last = covered[0][2], covered[-1][2]
         if first[0] < span.start:
-            raise AnnotationError(f"{where}: span {span.start}:{span.end} {quoted} ({span.label}) starts inside the word {text[first[0]:first[1]]!r} ({first[0]}:{first[1]})")
+            raise AnnotationError(f"{here}: span {span.start}:{span.end} {quoted} ({span.label}) starts inside the word {text[first[0]:first[1]]!r} ({first[0]}:{first[1]})")
         if last[1] > span.end:
-            raise AnnotationError(f"{where}: span {span.start}:{span.end} {quoted} ({span.label}) ends inside the word {text[last[0]:last[1]]!r} ({last[0]}:{last[1]})")
+            raise AnnotationError(f"{here}: span {span.start}:{span.end} {quoted} ({span.label}) ends inside the word {text[last[0]:last[1]]!r} ({last[0]}:{last[1]})")
         for n, (k, i, _) in enumerate(covered):
             other = owner.get((k, i))
             if other is not None:
                 raise AnnotationError(
-                    f"{where}: span {span.start}:{span.end} {quoted} ({span.label}) overlaps span {other.start}:{other.end} "
+                    f"{here}: span {span.start}:{span.end} {quoted} ({span.label}) overlaps span {other.start}:{other.end} "
                     f"{text[other.start:other.end]!r} ({other.label})"
                 )
             owner[(k, i)] = span
@@ -279,7 +281,7 @@ def read_label_studio(path: str | Path) -> AnnotationImport:
             if not isinstance(labels, list) or len(labels) != 1 or not isinstance(labels[0], str):
                 raise AnnotationError(f"{region_where}: needs exactly one label, got {labels!r}")
             _check_quoted(text, start, end, value.get("text"), region_where)
-            spans.append(LabeledSpan(start, end, labels[0]))
+            spans.append(LabeledSpan(start, end, labels[0], region_where.removeprefix(f"{where}: ")))
         out.docs.append(AnnotatedDoc(where, text, spans))
     return out
 
