@@ -15,7 +15,6 @@ from model.annotation_formats import (
     label_studio_task,
     prodigy_task,
     read_label_studio,
-    read_prodigy,
     tag_sentences,
 )
 from model.answer_formats import answer_entities, filter_entities
