@@ -6,6 +6,7 @@ import json
 import os
 import sys
 
+from model.answer_formats import ANSWER_FORMATS, answer_entities
 from model.backends import BACKENDS, PRECISION_CHOICES
 from model.decoding import SUBWORD_STRATEGIES
 
@@ -60,6 +61,23 @@ def _read_text(arg: str | None) -> str:
     return sys.stdin.read()
 
 
+def _label_list(value: str) -> list[str]:
+    labels = [label.strip() for label in value.split(",") if label.strip()]
+    if not labels:
+        raise argparse.ArgumentTypeError("give at least one entity type, e.g. PERS,LOC")
+    return labels
+
+
+def _score(value: str) -> float:
+    try:
+        score = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0.0 <= score <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
+    return score
+
+
 def run(command: str, argv: list[str]) -> int:
     from model.loading import ModelLoadError
 
@@ -67,13 +85,18 @@ def run(command: str, argv: list[str]) -> int:
     parser.add_argument("text", nargs="?", help="the text (default: standard input)")
     if command == "stance":
         parser.add_argument("--target", action="append", required=True, help="the claim or target (repeatable)")
+    else:
+        parser.add_argument("--format", default="kashif", choices=ANSWER_FORMATS,
+                            help="answer shape: kashif (default), hf (Hugging Face token classification), displacy (spaCy manual render)")
+        parser.add_argument("--labels", type=_label_list, help="keep only these entity types, comma-separated (e.g. PERS,LOC)")
+        parser.add_argument("--min-score", type=_score, help="keep only entities scoring at least this (0 to 1)")
     add_model_arguments(parser)
     args = parser.parse_args(argv)
     try:
         text = _read_text(args.text)
         if command == "entities":
             predictor = predictor_from_args(args, tasks=("ner",))
-            out = {"entities": [e.to_dict() for e in predictor.entities([text])[0]]}
+            out = answer_entities(text, predictor.entities([text])[0], args.format, args.labels, args.min_score)
         else:
             predictor = predictor_from_args(args, tasks=("stance",))
             results = predictor.stance([(text, target) for target in args.target])

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Any, Awaitable, Sequence, TypeVar
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
+from model.answer_formats import answer_entities
 from serve.batching import BatcherClosed, QueueFull
 from serve.disclosure import model_entry
 from serve.schemas import (
+    ENTITIES_ANSWERS,
     ERROR_RESPONSES,
     AnalyzeRequest,
     AnalyzeResponse,
-    EntitiesBatchResponse,
     EntitiesRequest,
-    EntitiesResponse,
     ErrorResponse,
     HealthResponse,
     ModelsResponse,
@@ -111,15 +111,20 @@ async def _unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
     raise ApiError(499, "client_closed_request", "the client disconnected before the answer was ready")
 
 
-async def _entities(state: "ServiceState", texts: list[str]) -> list[list[dict]]:
-    # Empty or blank text has no entities; it never reaches the model.
-    results: list[list[dict]] = [[] for _ in texts]
+async def _found_entities(state: "ServiceState", texts: list[str]) -> list[list[Any]]:
+    """The model's entities (`model.types.Entity`) of each text, in order.
+    Empty or blank text has no entities; it never reaches the model."""
+    results: list[list[Any]] = [[] for _ in texts]
     nonblank = [i for i, text in enumerate(texts) if text.strip()]
     if nonblank:
         found = await _submit(state, "entities", [texts[i] for i in nonblank])
         for i, entities in zip(nonblank, found):
-            results[i] = [entity.to_dict() for entity in entities]
+            results[i] = list(entities)
     return results
+
+
+async def _entities(state: "ServiceState", texts: list[str]) -> list[list[dict]]:
+    return [[entity.to_dict() for entity in entities] for entities in await _found_entities(state, texts)]
 
 
 async def _stance(state: "ServiceState", pairs: list[tuple[str, str | None]]) -> list[dict]:
@@ -177,18 +182,24 @@ def _answer(payload: dict) -> JSONResponse:
 v1_router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES, tags=["inference"])
 
 
-@v1_router.post("/entities", response_model=EntitiesResponse | EntitiesBatchResponse, summary="named entities of one or several texts")
+@v1_router.post("/entities", response_model=ENTITIES_ANSWERS, summary="named entities of one or several texts")
 async def entities(body: EntitiesRequest, request: Request) -> JSONResponse:
     """`{"text": ...}` → `{"entities": [...]}`; `{"texts": [...]}` → `{"results": [{"entities": [...]}, ...]}`
-    in input order. `text[start:end] == entity.text` always; empty text → no entities."""
+    in input order. `text[start:end] == entity.text` always; empty text → no entities.
+
+    `"format": "hf"` answers a text with `[{"entity_group", "score", "word", "start", "end"}]` (the Hugging Face
+    Inference API's shape), `"format": "displacy"` with `{"text", "ents": [{"start", "end", "label"}], "title": null}`
+    (spaCy's manual render format); `texts` are answered as `{"results": [...]}` of those. `labels` keeps only
+    those entity types, `min_score` only entities scoring at least that."""
     state = _ready(request, "ner")
     single = body.text is not None
     texts = [body.text] if single else list(body.texts or [])
     _check_texts(state, texts, "text" if single else "texts", single)
-    found = await _unless_client_leaves(request, _entities(state, texts))
-    if single:
-        return _answer({"entities": found[0]})
-    return _answer({"results": [{"entities": e} for e in found]})
+    if body.labels is not None:
+        _check_count(state, len(body.labels), "labels")
+    found = await _unless_client_leaves(request, _found_entities(state, texts))
+    answers = [answer_entities(text, ents, body.format, body.labels, body.min_score) for text, ents in zip(texts, found)]
+    return _answer(answers[0] if single else {"results": answers})
 
 
 @v1_router.post("/stance", response_model=StanceOut | StanceBatchResponse, summary="stance of texts toward targets")

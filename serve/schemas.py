@@ -1,7 +1,7 @@
 """Request and response bodies of the HTTP API (the contract clients code against)."""
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from starlette.responses import JSONResponse
@@ -41,6 +41,14 @@ class EntitiesRequest(_Strict):
     # Optional but not nullable: a default of None, yet an explicit null is a 422.
     text: Text = Field(None, description="one document; empty text gives no entities")  # type: ignore[assignment]
     texts: list[Text] = Field(None, description="several documents, answered in order")  # type: ignore[assignment]
+    format: Literal["kashif", "hf", "displacy"] = Field(
+        "kashif",
+        description="answer shape per document: kashif `{entities: [{text, label, start, end, score}]}`; "
+        "hf, as the Hugging Face Inference API answers token classification, `[{entity_group, score, word, start, end}]`; "
+        "displacy, spaCy's manual render format `{text, ents: [{start, end, label}], title}`",
+    )
+    labels: list[Text] = Field(None, description="keep only entities of these types (e.g. [\"PERS\", \"LOC\"]); default: all")  # type: ignore[assignment]
+    min_score: float = Field(0.0, ge=0.0, le=1.0, description="keep only entities scoring at least this")
 
     @model_validator(mode="after")
     def _one(self) -> "EntitiesRequest":
@@ -97,6 +105,42 @@ class EntitiesResponse(BaseModel):
 
 class EntitiesBatchResponse(BaseModel):
     results: list[EntitiesResponse]
+
+
+class HfEntityOut(BaseModel):
+    """One entity as the Hugging Face Inference API gives it (aggregated token classification)."""
+
+    entity_group: str = Field(description="the entity type")
+    score: float
+    word: str = Field(description="== the request text[start:end]")
+    start: int = Field(description="character offset (Unicode code points) into the request text")
+    end: int
+
+
+class HfEntitiesBatchResponse(BaseModel):
+    results: list[list[HfEntityOut]] = Field(description="one list per text, in input order")
+
+
+class DisplacyEnt(BaseModel):
+    start: int = Field(description="character offset (Unicode code points) into text")
+    end: int
+    label: str
+
+
+class DisplacyDoc(BaseModel):
+    """spaCy's manual render format: `displacy.render(doc, style="ent", manual=True)`."""
+
+    text: str = Field(description="the request text")
+    ents: list[DisplacyEnt]
+    title: str | None = None
+
+
+class DisplacyBatchResponse(BaseModel):
+    results: list[DisplacyDoc] = Field(description="one document per text, in input order")
+
+
+# What /v1/entities answers, by request format (single text, then `texts`).
+ENTITIES_ANSWERS = EntitiesResponse | EntitiesBatchResponse | list[HfEntityOut] | HfEntitiesBatchResponse | DisplacyDoc | DisplacyBatchResponse
 
 
 class StanceOut(BaseModel):

@@ -19,7 +19,8 @@ from typing import Iterator, Sequence
 
 from serve.readers import FORMATS, InputError, Row, count_rows, detect_format, is_remote, iter_chunks
 from serve.scoring import TASKS, EngineError, FieldSpec, ModelSpec, Outcome, entity_counts, finalize, score_rows
-from serve.shards import ResumeConflict, ShardStore, output_format
+from serve.exports import ANNOTATION_FORMATS, OUTPUT_FORMATS, ExportSpec, entity_types, format_from_path, label_config_path, model_version, needs_text, output_writer
+from serve.shards import ResumeConflict, ShardStore
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -38,7 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="kashif score", description="Score files offline: entities and stance for every row, resumable after a crash.")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help=f"input files ({', '.join(FORMATS)}; .gz accepted) or a datasets directory")
-    parser.add_argument("--output", "-o", required=True, help="output file: .jsonl, .jsonl.gz or .parquet")
+    parser.add_argument("--output", "-o", required=True, help="output file: .jsonl, .jsonl.gz or .parquet (or any name with --output-format)")
+    parser.add_argument("--output-format", choices=OUTPUT_FORMATS,
+                        help="jsonl or parquet (default: by the output's name), or pre-annotations for an annotation tool: "
+                        "label-studio (JSON tasks with predictions), prodigy (JSONL), conll (WORD TAG lines); a .gz name compresses")
     parser.add_argument("--errors", help="where refused rows go (default: OUTPUT.errors.jsonl)")
     parser.add_argument("--format", choices=[f for f in FORMATS if f != "datasets"], help="input format, when file names do not say it (e.g. a s3:// prefix)")
     parser.add_argument("--text-field", default="text", help="field holding the document (default: text)")
@@ -66,6 +70,7 @@ class Job:
     fields: FieldSpec
     models: ModelSpec
     refs: dict[str, str]
+    output_format: str = "jsonl"
 
 
 def _available_cores() -> int:
@@ -88,8 +93,12 @@ def _job_from_args(args: argparse.Namespace) -> Job:
     if args.ray_concurrency < 1:
         raise UsageError("--ray-concurrency must be at least 1")
     output = Path(args.output)
-    if output_format(output) is None:
-        raise UsageError(f"{output}: the output must end in .jsonl, .jsonl.gz or .parquet")
+    by_name = format_from_path(output)
+    out_format = args.output_format or by_name
+    if out_format is None:
+        raise UsageError(f"{output}: the output must end in .jsonl, .jsonl.gz or .parquet, or name its format with --output-format")
+    if out_format in ("jsonl", "parquet") and by_name != out_format:
+        raise UsageError(f"{output}: --output-format {out_format} needs an output ending in {'.jsonl or .jsonl.gz' if out_format == 'jsonl' else '.parquet'}")
     if not output.parent.resolve().is_dir():
         raise UsageError(f"{output.parent}: no such directory for the output")
     formats = [args.format or detect_format(path) for path in args.inputs]
@@ -103,6 +112,14 @@ def _job_from_args(args: argparse.Namespace) -> Job:
     except ModelLoadError as err:
         raise UsageError(str(err)) from None
     served = [t for t in TASKS if {"entities": "ner", "stance": "stance"}[t] in refs]
+    if out_format in ANNOTATION_FORMATS:
+        if args.tasks and [t.strip() for t in args.tasks.split(",") if t.strip()] != ["entities"]:
+            raise UsageError(f"--output-format {out_format} holds entities only; use --tasks entities (or leave --tasks out)")
+        if args.target or args.target_field:
+            raise UsageError(f"--output-format {out_format} holds entities only; --target/--target-field ask for stance")
+        if "entities" not in served:
+            raise UsageError("no entities model: name one with --model or --ner-model")
+        served = ["entities"]
     if args.tasks:
         tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
         unknown = [t for t in tasks if t not in TASKS]
@@ -116,7 +133,7 @@ def _job_from_args(args: argparse.Namespace) -> Job:
         tasks = served
     if (args.target or args.target_field) and "stance" not in tasks:
         raise UsageError("--target/--target-field ask for stance, but no stance model is used (see --tasks, --stance-model)")
-    fields = FieldSpec(args.text_field, args.id_field, args.target_field, tuple(args.target), tuple(tasks))
+    fields = FieldSpec(args.text_field, args.id_field, args.target_field, tuple(args.target), tuple(tasks), with_text=needs_text(out_format))
     try:
         config = predictor_config_from_args(args)
     except ValueError as err:
@@ -125,7 +142,7 @@ def _job_from_args(args: argparse.Namespace) -> Job:
     model, ner_model, stance_model = (os.path.abspath(r) if r and os.path.exists(r) else r for r in (args.model, args.ner_model, args.stance_model))
     models = ModelSpec(model, ner_model, stance_model, config, tuple(tasks))
     errors = Path(args.errors) if args.errors else output.with_name(output.name + ".errors.jsonl")
-    return Job(list(args.inputs), formats, output, errors, fields, models, refs)
+    return Job(list(args.inputs), formats, output, errors, fields, models, refs, out_format)
 
 
 def fingerprint(job: Job) -> dict:
@@ -141,10 +158,11 @@ def fingerprint(job: Job) -> dict:
     config = job.models.config
     return {
         "inputs": inputs,
-        "fields": asdict(job.fields) | {"targets": list(job.fields.targets), "tasks": list(job.fields.tasks)},
+        # with_text follows from the output format, which is part of the fingerprint below
+        "fields": {k: v for k, v in asdict(job.fields).items() if k != "with_text"} | {"targets": list(job.fields.targets), "tasks": list(job.fields.tasks)},
         "models": {task: str(Path(ref).resolve()) if Path(ref).exists() else ref for task, ref in sorted(job.refs.items())},
         "inference": {"backend": config.backend, "precision": config.precision, "subword_strategy": config.subword_strategy},
-        "output": output_format(job.output),
+        "output": job.output_format,
     }
 
 
@@ -216,6 +234,10 @@ def _summary(job: Job, store: ShardStore, resumed: int, scored_now: int, seconds
     if resumed:
         parts.append(f"resumed after {resumed} rows")
     line = "kashif score: " + "; ".join(parts) + f" → {job.output}"
+    if job.output_format != "jsonl":
+        line += f" ({job.output_format})"
+    if job.output_format == "label-studio":
+        line += f"; labeling config in {label_config_path(job.output)}"
     if store.errors:
         line += f" (errors in {job.errors})"
     return line
@@ -235,7 +257,14 @@ def run_job(job: Job, args: argparse.Namespace) -> int:
         if not store.shards:  # nothing committed: leave no empty parts directory behind
             store.discard()
         raise
-    store.merge(job.errors, id_is_row_number=job.fields.id_field is None, tasks=job.fields.tasks)
+    ner_ref = job.refs.get("ner")
+    spec = ExportSpec(job.output_format, job.fields.id_field is None, job.fields.tasks, model_version(ner_ref))
+    if job.output_format == "label-studio":
+        from model.annotation_formats import label_studio_config
+
+        config = label_config_path(job.output)
+        config.write_text(label_studio_config(entity_types(ner_ref, list(store.entity_totals()))), encoding="utf-8")
+    store.merge(job.errors, output_writer(spec, job.output, store.iter_records, store.iter_lines))
     print(_summary(job, store, resumed, done_now, time.perf_counter() - started), file=sys.stderr)
     return EXIT_ROW_ERRORS if store.errors else EXIT_OK
 

@@ -29,6 +29,7 @@ class FieldSpec:
     target_field: str | None = None
     targets: tuple[str, ...] = ()  # fixed targets, asked of every row
     tasks: tuple[str, ...] = TASKS
+    with_text: bool = False  # records carry the document's text (annotation-tool outputs need it)
 
     def columns(self) -> list[str]:
         return [c for c in (self.text_field, self.id_field, self.target_field) if c]
@@ -104,8 +105,8 @@ def prepare(row: Row, spec: FieldSpec) -> tuple[Any, str | None, list[str | None
     return row_id, text, targets, None
 
 
-def _score(predictor, prepared: list[_Prepared], tasks: Sequence[str]) -> list[dict]:
-    results: list[dict] = [{} for _ in prepared]
+def _score(predictor, prepared: list[_Prepared], tasks: Sequence[str], with_text: bool = False) -> list[dict]:
+    results: list[dict] = [{"text": p.text} if with_text else {} for p in prepared]
     if "entities" in tasks:
         for res, ents in zip(results, predictor.entities([p.text for p in prepared])):
             res["entities"] = [e.to_dict() for e in ents]
@@ -128,12 +129,12 @@ def score_rows(predictor, rows: Sequence[Row], spec: FieldSpec) -> list[Outcome]
         if error is None:
             prepared.append(_Prepared(i, text, targets))
     try:
-        results = _score(predictor, prepared, spec.tasks)
+        results = _score(predictor, prepared, spec.tasks, spec.with_text)
     except Exception:  # noqa: BLE001 - isolate the failing row below
         results = []
         for p in prepared:
             try:
-                results.append(_score(predictor, [p], spec.tasks)[0])
+                results.append(_score(predictor, [p], spec.tasks, spec.with_text)[0])
             except Exception as err:  # noqa: BLE001
                 results.append({"__error__": f"scoring failed: {typed_line(err)}"})
     for p, res in zip(prepared, results):

@@ -11,7 +11,6 @@ cover a prefix of the input, so resuming is "skip the first N rows".
 """
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
@@ -19,23 +18,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
 MANIFEST = "manifest.json"
 _VERSION = 1
-OUTPUT_FORMATS = {".jsonl": "jsonl", ".jsonl.gz": "jsonl", ".parquet": "parquet"}
 
 
 class ResumeConflict(Exception):
     """The parts directory belongs to a job with other inputs or options."""
-
-
-def output_format(path: str | os.PathLike) -> str | None:
-    name = str(path).lower()
-    for ext, fmt in OUTPUT_FORMATS.items():
-        if name.endswith(ext):
-            return fmt
-    return None
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -164,20 +154,22 @@ class ShardStore:
             with open(self.dir / f"{s.name}.{suffix}.jsonl", "rb") as handle:
                 yield from handle
 
-    def merge(self, errors_path: str | os.PathLike, id_is_row_number: bool, tasks: Sequence[str] = ("entities", "stance")) -> None:
-        """Write the final output and errors file atomically, in input order,
-        then remove the parts directory."""
+    def iter_lines(self) -> Iterator[bytes]:
+        """The committed records as JSONL lines, in input order."""
+        return self._iter_shard("out")
+
+    def iter_records(self) -> Iterator[list[dict]]:
+        """The committed records, one list per shard, in input order."""
+        for s in self.shards:
+            with open(self.dir / f"{s.name}.out.jsonl", "rb") as handle:
+                yield [json.loads(line) for line in handle]
+
+    def merge(self, errors_path: str | os.PathLike, write_output: Callable[[BinaryIO], None] | None = None) -> None:
+        """Write the final output (`write_output`, by default the records as
+        JSONL) and the errors file atomically, in input order, then remove the
+        parts directory."""
         _write_atomic(Path(errors_path), lambda h: h.writelines(self._iter_shard("err")))
-        fmt = output_format(self.output)
-        if fmt == "parquet":
-            self._merge_parquet(id_is_row_number, tasks)
-        elif str(self.output).lower().endswith(".gz"):
-            def write_gz(handle):
-                with gzip.GzipFile(fileobj=handle, mode="wb", mtime=0) as gz:
-                    gz.writelines(self._iter_shard("out"))
-            _write_atomic(self.output, write_gz)
-        else:
-            _write_atomic(self.output, lambda h: h.writelines(self._iter_shard("out")))
+        _write_atomic(self.output, write_output or (lambda h: h.writelines(self.iter_lines())))
         # Renamed first so that a kill during the removal cannot leave a
         # manifest whose shards are half deleted.
         trash = self._trash()
@@ -186,33 +178,3 @@ class ShardStore:
 
     def _trash(self) -> Path:
         return self.dir.with_name(self.dir.name + ".trash")
-
-    def _merge_parquet(self, id_is_row_number: bool, tasks: Sequence[str]) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        schema = parquet_schema(id_is_row_number, tasks)
-
-        def write(handle) -> None:
-            with pq.ParquetWriter(handle, schema) as writer:
-                for s in self.shards:
-                    with open(self.dir / f"{s.name}.out.jsonl", "rb") as f:
-                        records = [json.loads(line) for line in f]
-                    if not id_is_row_number:
-                        for r in records:
-                            r["id"] = r["id"] if isinstance(r["id"], str) else json.dumps(r["id"], ensure_ascii=False)
-                    writer.write_table(pa.Table.from_pylist(records, schema=schema))
-
-        _write_atomic(self.output, write)
-
-
-def parquet_schema(id_is_row_number: bool, tasks: Sequence[str] = ("entities", "stance")):
-    """Parquet output: ids are int64 row numbers, or strings when taken from an
-    id field; stance scores are a label → probability map."""
-    import pyarrow as pa
-
-    entity = pa.struct([("text", pa.string()), ("label", pa.string()), ("start", pa.int64()), ("end", pa.int64()), ("score", pa.float64())])
-    stance = pa.struct([("target", pa.string()), ("label", pa.string()), ("scores", pa.map_(pa.string(), pa.float64())), ("truncated", pa.bool_())])
-    columns = [("id", pa.int64() if id_is_row_number else pa.string())]
-    columns += [(task, pa.list_(entity if task == "entities" else stance)) for task in tasks]
-    return pa.schema(columns)

@@ -6,9 +6,13 @@ import csv
 import gzip
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "score"
@@ -75,3 +79,29 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 def run_score(*args: str | os.PathLike, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(score_command(*args), cwd=REPO, env=subprocess_env(**env), capture_output=True, text=True, timeout=timeout)
+
+
+def manifest_shards(parts: Path) -> int:
+    """Shards the manifest of a parts directory lists (0 while there is none)."""
+    try:
+        return len(json.loads((parts / "manifest.json").read_text())["shards"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def kill_when(command: list[str], env: dict, condition, timeout: float = 90) -> None:
+    """Start the scorer and SIGKILL it as soon as `condition()` holds."""
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    try:
+        while not condition():
+            if proc.poll() is not None:
+                pytest.fail(f"the scorer finished before the kill point: {proc.stderr.read().decode()[-2000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail("the kill point was never reached")
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL

@@ -236,7 +236,7 @@ def test_store_keeps_only_what_the_manifest_lists(tmp_path):
     finished = ShardStore(out, {"job": 1})  # killed after the last commit, before the merge
     finished.open()
     assert finished.finished and finished.rows_done == 3
-    again.merge(tmp_path / "e.jsonl", id_is_row_number=True)
+    again.merge(tmp_path / "e.jsonl")
     assert read_jsonl(out) == [{"id": 0}, {"id": 1}]
     assert read_jsonl(tmp_path / "e.jsonl") == [{"row": 2, "id": 2, "reason": "x"}]
     assert not parts.exists()

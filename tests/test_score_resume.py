@@ -2,44 +2,13 @@
 uninterrupted run exactly (every row once, same order, same ids)."""
 from __future__ import annotations
 
-import json
-import signal
 import subprocess
-import time
-from pathlib import Path
-
-import pytest
 
 from serve.score import main
-from tests.score_fixtures import REPO, read_jsonl, score_command, subprocess_env, write_format
+from tests.score_fixtures import REPO, kill_when, manifest_shards, read_jsonl, score_command, subprocess_env, write_format
 
 ROWS = 300
 CHUNK = 20
-
-
-def _manifest_shards(parts: Path) -> int:
-    try:
-        return len(json.loads((parts / "manifest.json").read_text())["shards"])
-    except (OSError, ValueError, KeyError):
-        return 0
-
-
-def _kill_when(command: list[str], env: dict, condition, timeout: float = 90) -> None:
-    """Start the scorer and SIGKILL it as soon as `condition()` holds."""
-    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + timeout
-    try:
-        while not condition():
-            if proc.poll() is not None:
-                pytest.fail(f"the scorer finished before the kill point: {proc.stderr.read().decode()[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail("the kill point was never reached")
-            time.sleep(0.02)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
 
 
 def test_killed_runs_resume_to_the_uninterrupted_output(tiny_bundle_dir, arabic_sentences, tmp_path):
@@ -61,15 +30,15 @@ def test_killed_runs_resume_to_the_uninterrupted_output(tiny_bundle_dir, arabic_
 
     # 1. in the middle of a shard write, after at least one commit: the
     #    shard's temp file exists and is not yet renamed into place
-    _kill_when(command, slow, lambda: _manifest_shards(parts) >= 1 and any(parts.glob("*.out.jsonl.tmp")))
+    kill_when(command, slow, lambda: manifest_shards(parts) >= 1 and any(parts.glob("*.out.jsonl.tmp")))
     assert any(parts.glob("*.tmp"))
-    committed = _manifest_shards(parts)
+    committed = manifest_shards(parts)
     # 2. between a shard's rename and the manifest update that commits it
-    _kill_when(command, slow, lambda: (parts / "manifest.json.tmp").exists() and _manifest_shards(parts) > committed)
+    kill_when(command, slow, lambda: (parts / "manifest.json.tmp").exists() and manifest_shards(parts) > committed)
     # 3. while starting up (model loading), before it commits anything new
-    _kill_when(command, slow, lambda: True)
+    kill_when(command, slow, lambda: True)
     assert not out.exists()
-    assert 0 < _manifest_shards(parts) < ROWS // CHUNK
+    assert 0 < manifest_shards(parts) < ROWS // CHUNK
 
     finished = subprocess.run(command, cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=120)
     assert finished.returncode == 1, finished.stderr  # the two refused rows

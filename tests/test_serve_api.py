@@ -97,6 +97,37 @@ def test_entities_offsets_hold_for_tricky_text(client):
     assert_entities_match(text, entities)
 
 
+def test_entities_answer_formats_and_filters(client, arabic_sentences):
+    kashif = client.post("/v1/entities", json={"text": TEXT}).json()["entities"]
+    hf = client.post("/v1/entities", json={"text": TEXT, "format": "hf"})
+    assert hf.status_code == 200
+    assert hf.json() == [{"entity_group": e["label"], "score": e["score"], "word": e["text"], "start": e["start"], "end": e["end"]} for e in kashif]
+    assert all(TEXT[h["start"] : h["end"]] == h["word"] for h in hf.json())
+    shown = client.post("/v1/entities", json={"text": TEXT, "format": "displacy"}).json()
+    assert shown == {"text": TEXT, "ents": [{"start": e["start"], "end": e["end"], "label": e["label"]} for e in kashif], "title": None}
+
+    label = kashif[0]["label"]
+    cut = sorted(e["score"] for e in kashif)[len(kashif) // 2]
+    kept = client.post("/v1/entities", json={"text": TEXT, "labels": [label], "min_score": cut}).json()["entities"]
+    assert kept == [e for e in kashif if e["label"] == label and e["score"] >= cut]
+    assert client.post("/v1/entities", json={"text": TEXT, "labels": []}).json() == {"entities": []}
+
+    texts = [TEXT, "", arabic_sentences[5]]
+    batch = client.post("/v1/entities", json={"texts": texts, "format": "displacy", "labels": [label]}).json()["results"]
+    assert [d["text"] for d in batch] == texts and batch[1]["ents"] == []
+    assert batch[0]["ents"] == [{"start": e["start"], "end": e["end"], "label": label} for e in kashif if e["label"] == label]
+    hf_batch = client.post("/v1/entities", json={"texts": texts, "format": "hf"}).json()["results"]
+    assert len(hf_batch) == 3 and hf_batch[1] == [] and all(t[h["start"] : h["end"]] == h["word"] for t, hs in zip(texts, hf_batch) for h in hs)
+
+    assert "format" in assert_error(client.post("/v1/entities", json={"text": TEXT, "format": "xml"}), 422)["message"]
+    assert "min_score" in assert_error(client.post("/v1/entities", json={"text": TEXT, "min_score": 1.5}), 422)["message"]
+    assert_error(client.post("/v1/entities", json={"text": TEXT, "labels": None}), 422)
+    assert_error(client.post("/v1/entities", json={"text": TEXT, "labels": ["X"] * (MAX_ITEMS + 1)}), 413, "too_many_items")
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schema["EntitiesRequest"]["properties"]["format"]["enum"] == ["kashif", "hf", "displacy"]
+    assert {"HfEntityOut", "DisplacyDoc", "DisplacyBatchResponse", "HfEntitiesBatchResponse"} <= set(schema)
+
+
 def test_stance_single_batch_and_analyze(client):
     one = client.post("/v1/stance", json={"text": TEXT, "target": "القاهرة"})
     assert one.status_code == 200

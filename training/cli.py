@@ -11,6 +11,10 @@ from pathlib import Path
 from model.errors import typed_line
 
 
+# Input formats of train and evaluate (training.data reads them; label-studio and prodigy: NER only).
+DATA_FORMATS = ("auto", "conll", "jsonl", "csv", "tsv", "disk", "baly", "label-studio", "prodigy")
+
+
 def _fail(message: str, code: int = 2) -> int:
     print(f"kashif: error: {message}", file=sys.stderr)
     return code
@@ -38,7 +42,7 @@ def train_parser() -> argparse.ArgumentParser:
     data.add_argument("--dev", help="dev data (same formats)")
     data.add_argument("--test", help="test data, scored once at the end")
     data.add_argument("--dev-split", type=float, help="carve this fraction of train as dev (seeded; stratified for stance)")
-    data.add_argument("--format", choices=("auto", "conll", "jsonl", "csv", "tsv", "disk", "baly"), help="input format (default: by extension)")
+    data.add_argument("--format", choices=DATA_FORMATS, help="input format (default: by extension; a .json Label Studio export is recognised)")
     data.add_argument("--labels", type=lambda s: [x.strip() for x in s.split(",") if x.strip()], help="comma-separated label set (default: from train)")
     data.add_argument("--tag-map", help="NER tag mapping: FROM=TO pairs, a file, or a preset (caraner, newsfane)")
     data.add_argument("--text-column", help="stance: column with the text")
@@ -111,7 +115,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="labeled data (same formats as kashif train)")
     p.add_argument("--task", choices=("ner", "stance"), help="default: the model's task (or guessed from the data)")
     p.add_argument("--output", help="write the full report as JSON here")
-    p.add_argument("--format", default="auto", choices=("auto", "conll", "jsonl", "csv", "tsv", "disk", "baly"))
+    p.add_argument("--format", default="auto", choices=DATA_FORMATS, help="data format (default: by extension)")
     p.add_argument("--split", help="split of a DatasetDict / hub dataset (default: test)")
     p.add_argument("--tag-map", help="NER tag mapping for the gold tags (FROM=TO pairs, file or preset)")
     p.add_argument("--text-column")
@@ -137,7 +141,7 @@ def run_evaluate(argv: list[str]) -> int:
         loaded = [t for t, info in predictor.info().items()]
         task = args.task
         if task is None:
-            task = loaded[0] if len(loaded) == 1 else guess_task(args.data)
+            task = loaded[0] if len(loaded) == 1 else guess_task(args.data, args.format)
             if task is None:
                 raise DataError(f"{args.data}: cannot tell whether this is NER or stance data; pass --task")
         if task not in loaded:

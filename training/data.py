@@ -12,13 +12,14 @@ import hashlib
 import json
 import random
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from datasets import Dataset, DatasetDict, load_from_disk
 
+from model.annotation_formats import IMPORT_FORMATS, AnnotationError, looks_like_label_studio, read_annotations, tag_sentences
 from model.errors import first_line
 from training.tagmaps import apply_tag_map
 
@@ -26,7 +27,7 @@ from training.tagmaps import apply_tag_map
 # almost every token with U+200E); they are never part of a word.
 _MARKS_RE = re.compile("[\ufeff\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c]")
 
-NER_FORMATS = ("conll", "jsonl", "csv", "disk")
+NER_FORMATS = ("conll", "jsonl", "csv", "disk", *IMPORT_FORMATS)  # IMPORT_FORMATS: label-studio, prodigy
 STANCE_FORMATS = ("csv", "tsv", "jsonl", "disk", "baly")
 
 
@@ -55,6 +56,12 @@ class _Sentence:
     where: list[str]  # "file:line" per token, for error messages
 
 
+@dataclass
+class NerData:
+    dataset: Dataset
+    skipped: Counter | None = None  # annotation-tool files: records set aside (reason → count)
+
+
 def load_ner(
     path: str | Path,
     *,
@@ -63,24 +70,43 @@ def load_ner(
     split: str | None = None,
     fmt: str = "auto",
 ) -> Dataset:
-    """Load a NER corpus (CoNLL, JSONL, CSV, `save_to_disk` dir or hub name).
+    """Load a NER corpus (CoNLL, JSONL, CSV, Label Studio export, Prodigy JSONL,
+    `save_to_disk` dir or hub name); see `read_ner`."""
+    return read_ner(path, tag_map=tag_map, labels=labels, split=split, fmt=fmt).dataset
+
+
+def read_ner(
+    path: str | Path,
+    *,
+    tag_map: dict[str, str] | None = None,
+    labels: Sequence[str] | None = None,
+    split: str | None = None,
+    fmt: str = "auto",
+) -> NerData:
+    """A NER corpus and, for annotation-tool files, the records skipped.
 
     Tags are normalised (`B_X`→`B-X`) and mapped with `tag_map`. With
     `labels`, any tag outside it is an error (dev/test must use train's tags).
+    Label Studio and Prodigy files give one example per sentence (the
+    Predictor's sentences and words).
     """
     tag_map = tag_map or {}
     kind = _detect_format(path, fmt, NER_FORMATS)
     p = Path(path)
+    skipped: Counter | None = None
     if kind == "conll":
         sentences = list(_read_conll(p, tag_map))
     elif kind == "jsonl":
         sentences = list(_read_ner_jsonl(p, tag_map))
     elif kind == "csv":
         sentences = list(_read_ner_csv(p, tag_map))
+    elif kind in IMPORT_FORMATS:
+        skipped = Counter()
+        sentences = _read_annotation_file(p, kind, tag_map, skipped)
     else:
         sentences = list(_read_ner_dataset(_open_dataset(path, split), str(path), tag_map))
     if not sentences:
-        raise DataError(f"{path}: no sentences found")
+        raise DataError(f"{path}: no sentences found" + (f" (skipped: {format_skipped(skipped)})" if skipped else ""))
     if labels is not None:
         known = set(labels)
         for sentence in sentences:
@@ -90,9 +116,33 @@ def load_ner(
                         f"{where}: unknown tag {tag!r} (the model's tags: {', '.join(labels)}); "
                         "map it with --tag-map"
                     )
-    return Dataset.from_dict(
-        {"tokens": [s.tokens for s in sentences], "tags": [s.tags for s in sentences]}
-    )
+    dataset = Dataset.from_dict({"tokens": [s.tokens for s in sentences], "tags": [s.tags for s in sentences]})
+    return NerData(dataset, skipped)
+
+
+def format_skipped(skipped: Counter | dict | None) -> str:
+    """'3 (cancelled 2, reject 1)', or '0'."""
+    if not skipped:
+        return "0"
+    return f"{sum(skipped.values())} (" + ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items())) + ")"
+
+
+def _read_annotation_file(path: Path, kind: str, tag_map: dict[str, str], skipped: Counter) -> list[_Sentence]:
+    """Label Studio / Prodigy records → sentences tagged over the Predictor's words."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        imported = read_annotations(path, kind)
+        sentences = []
+        for doc in imported.docs:
+            for sentence in tag_sentences(doc.text, doc.spans, doc.where):
+                tokens = [doc.text[s:e] for s, e in sentence.words]
+                tags = [apply_tag_map(tag, tag_map) for tag in sentence.tags]
+                sentences.append(_Sentence(tokens, tags, [doc.where] * len(tokens)))
+    except AnnotationError as err:
+        raise DataError(str(err)) from None
+    skipped.update(imported.skipped)
+    return sentences
 
 
 def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -475,6 +525,8 @@ def _detect_format(path: str | Path, fmt: str, allowed: Sequence[str]) -> str:
             return "disk"  # a hub dataset name; _open_dataset tries it
         raise DataError(f"{p}: no such file or directory")
     suffix = p.suffix.lower()
+    if "label-studio" in allowed and looks_like_label_studio(p):
+        return "label-studio"
     if suffix in (".jsonl", ".json", ".ndjson"):
         return "jsonl"
     if suffix == ".csv":

@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from training.data import DataError, StanceColumns, data_fingerprint, load_ner, load_stance
+from model.annotation_formats import IMPORT_FORMATS, looks_like_label_studio
+from training.data import DataError, StanceColumns, data_fingerprint, format_skipped, load_stance, read_ner
 from training.metrics import format_ner_table, format_stance_table, ner_metrics, stance_metrics
 from training.tagmaps import parse_tag_map
 
@@ -68,8 +69,10 @@ def evaluate_stance(predictor, dataset) -> dict:
     return stance_metrics(gold, pred, predictor.stance_labels)
 
 
-def guess_task(path: str) -> str | None:
+def guess_task(path: str, fmt: str = "auto") -> str | None:
     """ner or stance from the shape of a data file, when the model alone can't tell."""
+    if fmt in IMPORT_FORMATS or looks_like_label_studio(path):
+        return "ner"  # annotation-tool files hold entities
     p = Path(path)
     if p.is_dir():
         return "stance" if any(p.glob("*.json")) or (p / "dataset").is_dir() else None
@@ -106,14 +109,15 @@ def evaluate(
     """Load `data`, check its labels against the model's, run the Predictor, return the report."""
     if task == "ner":
         labels = predictor.ner_labels
-        dataset = load_ner(data, tag_map=parse_tag_map(tag_map), labels=labels, split=split or "test", fmt=fmt)
+        loaded = read_ner(data, tag_map=parse_tag_map(tag_map), labels=labels, split=split or "test", fmt=fmt)
+        dataset, skipped = loaded.dataset, loaded.skipped
         metrics = evaluate_ner(predictor, dataset)
     else:
         labels = predictor.stance_labels
-        dataset = load_stance(data, columns=columns, labels=labels, split=split or "test", fmt=fmt)
+        dataset, skipped = load_stance(data, columns=columns, labels=labels, split=split or "test", fmt=fmt), None
         metrics = evaluate_stance(predictor, dataset)
     info = predictor.info().get(task, {})
-    return {
+    report = {
         "task": task,
         "model": info.get("source"),
         "data": data_fingerprint(data),
@@ -121,11 +125,16 @@ def evaluate(
         "metrics": metrics,
         "predictor": info,
     }
+    if skipped is not None:  # an annotation-tool file: the records set aside
+        report["skipped"] = dict(skipped)
+    return report
 
 
 def format_report(report: dict) -> str:
     m = report["metrics"]
     head = f"{report['task']} · model {report['model']} · data {report['data']['path']} · {report['examples']} examples"
+    if "skipped" in report:
+        head += f" · records skipped: {format_skipped(report['skipped'])}"
     if report["task"] == "ner":
         body = format_ner_table(m)
         summary = f"micro F1 {m['f1']:.4f} · macro F1 {m['macro_f1']:.4f} · token accuracy {m['accuracy']:.4f}"

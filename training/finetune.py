@@ -16,7 +16,7 @@ import platform
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,10 @@ from training.data import (
     DataError,
     StanceColumns,
     data_fingerprint,
-    load_ner,
+    format_skipped,
     load_stance,
     ner_labels,
+    read_ner,
     split_dev,
     stance_labels,
 )
@@ -53,6 +54,7 @@ class PreparedData:
     test: Any | None
     labels: list[str]
     fingerprints: dict[str, dict]
+    skipped: dict[str, dict[str, int]] = field(default_factory=dict)  # annotation-tool files: split → reason → records
 
 
 # ------------------------------------------------------------------ data
@@ -62,11 +64,17 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     """Load train/dev/test, fix the label set (from train unless given) and
     check dev/test against it."""
     fingerprints = {"train": data_fingerprint(config.train)}
+    skipped: dict[str, dict[str, int]] = {}
     if config.task == "ner":
         tag_map = parse_tag_map(config.tag_map)
 
         def load(path: str, split: str, labels):
-            return load_ner(path, tag_map=tag_map, labels=labels, split=split, fmt=config.format)
+            loaded = read_ner(path, tag_map=tag_map, labels=labels, split=split, fmt=config.format)
+            if loaded.skipped is not None:
+                name = {"validation": "dev"}.get(split, split)
+                skipped[name] = dict(loaded.skipped)
+                log.info("%s: %d sentences; records skipped: %s", path, len(loaded.dataset), format_skipped(loaded.skipped))
+            return loaded.dataset
 
         train = load(config.train, "train", config.labels)
         labels = list(config.labels) if config.labels else ner_labels(train)
@@ -89,7 +97,7 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     if config.test:
         test = load(config.test, "test", labels)
         fingerprints["test"] = data_fingerprint(config.test)
-    return PreparedData(train, dev, test, labels, fingerprints)
+    return PreparedData(train, dev, test, labels, fingerprints, skipped)
 
 
 def encode_ner(dataset, tokenizer, label2id: dict[str, int], normalization, max_length: int):
@@ -419,6 +427,8 @@ def train(config: TrainConfig) -> dict:
         raise TrainError(f"interrupted; rerun with --resume to continue from the last checkpoint in {output / CHECKPOINT_DIR}") from None
 
     results: dict[str, Any] = {"output": str(output)}
+    if data.skipped:
+        results["skipped"] = data.skipped
     details: dict[str, dict] = {}
     for name, encoded in (("dev", dev_set), ("test", test_set)):
         if encoded is None:
