@@ -68,7 +68,7 @@ def tune_bias(model_dir: Path, dev, label: str) -> dict:
         raise BiasError(f"{model_dir}: no label {label!r} (labels: {', '.join(labels)})")
     results = predictor.stance(list(zip(dev["text"], dev["target"])))
     log_probs = np.array([[math.log(max(r.scores[x], 1e-12)) for x in labels] for r in results])
-    before = stance_metrics(list(dev["label"]), [r.label for r in results], labels)
+    _, before = best_offset(log_probs, dev["label"], labels, label, offsets=(0.0,))  # the same (rounded) scores, no offset
     offset, after = best_offset(log_probs, dev["label"], labels, label)
     if offset:
         fold_offset(model_dir, label, offset)
