@@ -50,3 +50,14 @@ def tiny_stance_dir(tiny_bundle_dir):
 @pytest.fixture(scope="session")
 def tiny_encoder_dir(tmp_path_factory, tiny_tokenizer):
     return save_tiny_model(tmp_path_factory.mktemp("encoder"), "mlm", tiny_tokenizer, seed=3)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models gain nothing from a second thread, and the CI box has two cores to share."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
