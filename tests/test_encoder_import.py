@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from training.encoder_import import (
-    MAGIC, ImportError_, bert_state_dict, dequantize_q4_0, import_e5, read_e5,
+    MAGIC, EncoderImportError, bert_state_dict, dequantize_q4_0, import_e5, read_e5,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,7 +142,7 @@ def test_reference_tokenizer_must_match_the_file(tmp_path):
     spec = json.loads(reference.read_text(encoding="utf-8"))
     spec["model"]["vocab"][7][0] = "▁other"
     reference.write_text(json.dumps(spec), encoding="utf-8")
-    with pytest.raises(ImportError_, match="differs from the model file's at id 7"):
+    with pytest.raises(EncoderImportError, match="differs from the model file's at id 7"):
         import_e5(path, tmp_path / "bad", reference)
 
 
@@ -156,5 +156,5 @@ def test_bad_file_is_one_readable_line(tmp_path):
     truncated = tmp_path / "short.bin"
     write_e5(truncated)
     truncated.write_bytes(truncated.read_bytes()[:2000])
-    with pytest.raises(ImportError_, match="truncated|past the end"):
+    with pytest.raises(EncoderImportError, match="truncated|past the end"):
         read_e5(truncated)

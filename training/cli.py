@@ -188,14 +188,14 @@ def run(command: str, argv: list[str]) -> int:
 def run_encoder_tool(command: str, argv: list[str]) -> int:
     from training.corpus import CorpusError
     from training.data import DataError
-    from training.encoder_import import ImportError_, run_import
+    from training.encoder_import import EncoderImportError, run_import
     from training.label_bias import BiasError, run_tune_bias
     from training.vocab_fit import VocabFitError, run_fit_vocab
 
     runner = {"import-encoder": run_import, "fit-vocab": run_fit_vocab, "tune-bias": run_tune_bias}[command]
     try:
         return runner(argv)
-    except (ImportError_, VocabFitError, BiasError, CorpusError, DataError, OSError) as err:
+    except (EncoderImportError, VocabFitError, BiasError, CorpusError, DataError, OSError) as err:
         return _fail(str(err))
     except Exception as err:  # noqa: BLE001
         return _unexpected(err)

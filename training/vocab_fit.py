@@ -109,16 +109,14 @@ def fit_vocabulary(encoder: Path, texts: Iterable[str], output: Path,
     Returns the report and the distinct counted words (to check their tokenisation)."""
     import torch
     from tokenizers import Tokenizer
-    from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerFast
+    from transformers import AutoModel, AutoTokenizer
 
     normalization = normalization or Normalization()
     tokenizer = AutoTokenizer.from_pretrained(encoder)
     counts = corpus_words(texts, normalization)
     keep, n_used, n_single = kept_ids(tokenizer, counts)
     spec = _remap_spec(_unigram_spec(tokenizer), keep)
-    new_tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(spec)),
-                                            **tokenizer.special_tokens_map, model_max_length=tokenizer.model_max_length)
-    new_tokenizer = type(tokenizer)(tokenizer_object=new_tokenizer.backend_tokenizer, **tokenizer.special_tokens_map,
+    new_tokenizer = type(tokenizer)(tokenizer_object=Tokenizer.from_str(json.dumps(spec)), **tokenizer.special_tokens_map,
                                     model_max_length=tokenizer.model_max_length)
 
     model = AutoModel.from_pretrained(encoder, add_pooling_layer=False)
