@@ -30,7 +30,7 @@ def _size_mb(predictor, task: str, model_dir: str) -> float:
 
 def measure_backend(spec: dict) -> dict:
     """One backend on one process: NER (speed, and F1 when gold tags are given) and stance."""
-    from model.predictor import Predictor, PredictorConfig
+    from kashif.model.predictor import Predictor, PredictorConfig
 
     config = PredictorConfig(backend=spec["backend"], precision=spec["precision"], threads=spec["threads"])
     out: dict = {}
@@ -40,8 +40,8 @@ def measure_backend(spec: dict) -> dict:
     out["load_seconds"] = time.perf_counter() - t0
     out["rss_after_load_mb"] = round(rss_mb(), 1)
     if spec.get("ner_model"):
-        from training.evaluate import entities_to_tags, join_tokens
-        from training.metrics import ner_metrics
+        from kashif.training.evaluate import entities_to_tags, join_tokens
+        from kashif.training.metrics import ner_metrics
 
         joined = [join_tokens(tokens) for tokens in spec["tokens"]]
         texts = [text for text, _ in joined]
@@ -57,7 +57,7 @@ def measure_backend(spec: dict) -> dict:
             ner.update(f1=100 * metrics["f1"], macro_f1=100 * metrics["macro_f1"])
         out["ner"] = ner
     if spec.get("stance_model"):
-        from training.metrics import stance_metrics
+        from kashif.training.metrics import stance_metrics
 
         items = list(zip(spec["stance_texts"], spec["stance_targets"]))
         predictor.stance(items[:16])
@@ -73,7 +73,7 @@ def measure_backend(spec: dict) -> dict:
 
 
 def _stance_data(opts: BenchOptions, limit: int | None) -> dict:
-    from training.data import load_stance
+    from kashif.training.data import load_stance
 
     data = load_stance(opts.ans_test)
     idx = spread(len(data), limit)
@@ -82,7 +82,7 @@ def _stance_data(opts: BenchOptions, limit: int | None) -> dict:
 
 
 def run(opts: BenchOptions) -> dict:
-    from model.backends.torch_backend import cpu_supports_bf16
+    from kashif.model.backends.torch_backend import cpu_supports_bf16
 
     quick = opts.quick
     notes: list[str] = []

@@ -60,7 +60,7 @@ class BenchOptions:
 def anercorp_sentences(path: Path, limit: int | None = None) -> tuple[list[list[str]], list[list[str]]]:
     """(tokens, gold tags) per sentence; with `limit`, an evenly spaced subsample
     so that the length distribution stays that of the whole file."""
-    from training.data import load_ner
+    from kashif.training.data import load_ner
 
     data = load_ner(path)
     tokens, tags = data["tokens"], data["tags"]
@@ -103,10 +103,10 @@ def _build_base_ner(spec: dict) -> dict:
     import torch
     from transformers import BertConfig, BertForTokenClassification
 
-    from model.metadata import ModelMetadata
-    from model.text import Normalization, normalize_word
-    from training.data import load_ner
-    from training.tokenizer import train_wordpiece
+    from kashif.model.metadata import ModelMetadata
+    from kashif.model.text import Normalization, normalize_word
+    from kashif.training.data import load_ner
+    from kashif.training.tokenizer import train_wordpiece
 
     norm = Normalization()
     sentences = load_ner(spec["train"])["tokens"]
@@ -138,8 +138,8 @@ def ensure_onnx_exports(opts: "BenchOptions", refs: dict[str, Path | None]) -> N
 
 
 def _export_onnx(spec: dict) -> dict:
-    from model.backends.onnx_backend import export_onnx
-    from model.loading import load_model
+    from kashif.model.backends.onnx_backend import export_onnx
+    from kashif.model.loading import load_model
 
     loaded = load_model(spec["ref"], task=spec["task"])
     return {precision: str(export_onnx(loaded, precision)) for precision in ("fp32", "int8")}
@@ -230,7 +230,7 @@ def dir_size_mb(paths: Sequence[Path]) -> float:
 def git_commit() -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "model", "serve", "bench", "training"], cwd=REPO,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "kashif", "model", "serve", "bench", "training"], cwd=REPO,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return sha + (" (+ uncommitted changes)" if dirty else "")
     except (OSError, subprocess.SubprocessError):

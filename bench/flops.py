@@ -7,7 +7,7 @@ import time
 from typing import Mapping
 
 from bench.common import BenchOptions, WorkerError, anercorp_sentences, base_ner_model, call_in_subprocess, ensure_onnx_exports, write_result
-from model.errors import first_line
+from kashif.model.errors import first_line
 
 BATCH_SIZES = (1, 8, 32)
 LIMIT_SIZES = (1024, 2048, 4096)
@@ -72,9 +72,9 @@ def _median_batch(lengths: list[int], batch: int) -> list[int]:
 def measure_backend_flops(spec: dict) -> dict:
     import numpy as np
 
-    from model.backends import make_backend
-    from model.loading import load_model
-    from model.text import normalize_word
+    from kashif.model.backends import make_backend
+    from kashif.model.loading import load_model
+    from kashif.model.text import normalize_word
 
     loaded = load_model(spec["model"], task="ner")
     backend = make_backend(loaded, spec["backend"], spec["precision"], "cpu", spec["threads"])
@@ -120,7 +120,7 @@ def measure_backend_flops(spec: dict) -> dict:
 
 def run(opts: BenchOptions) -> dict:
     from bench.backends import BACKENDS
-    from model.backends.torch_backend import cpu_supports_bf16
+    from kashif.model.backends.torch_backend import cpu_supports_bf16
 
     quick = opts.quick
     sizes = LIMIT_SIZES_QUICK if quick else LIMIT_SIZES

@@ -27,7 +27,7 @@ class Span:
 # ---- label agreement ----------------------------------------------------------
 def word_tags(tokens: Sequence[str], entities: Sequence[Sequence]) -> list[str]:
     """BIO tags over the gold tokens of one sentence from `(start, end, label)` entities."""
-    from training.evaluate import entities_to_tags, join_tokens
+    from kashif.training.evaluate import entities_to_tags, join_tokens
 
     _, spans = join_tokens(tokens)
     return entities_to_tags(spans, [Span(int(s), int(e), str(label)) for s, e, label in entities])
@@ -60,8 +60,8 @@ def identical_inputs(model_dir: str, texts: Sequence[str]) -> list[bool]:
     a random-weight model's labels change for the whole sentence."""
     from transformers import AutoTokenizer
 
-    from model.metadata import ModelMetadata
-    from model.text import Normalization, normalize_word, split_sentences, split_words
+    from kashif.model.metadata import ModelMetadata
+    from kashif.model.text import Normalization, normalize_word, split_sentences, split_words
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     meta = ModelMetadata.load(model_dir)
@@ -84,7 +84,7 @@ def identical_inputs(model_dir: str, texts: Sequence[str]) -> list[bool]:
 def measure_predictor(spec: dict) -> dict:
     import time
 
-    from model.predictor import Predictor, PredictorConfig
+    from kashif.model.predictor import Predictor, PredictorConfig
 
     t0 = time.perf_counter()
     config = PredictorConfig(backend=spec["backend"], precision=spec["precision"], threads=spec["threads"],
@@ -134,13 +134,13 @@ def fastest_backend(opts: BenchOptions) -> tuple[str, str]:
             return choice["backend"], choice["precision"]
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    from model.backends import resolve_precision
+    from kashif.model.backends import resolve_precision
 
     return "torch", resolve_precision("auto", "torch", "cpu")
 
 
 def compare_on_model(opts: BenchOptions, name: str, model_dir: str, sentences: list[list[str]], pipeline_batches: Sequence[int]) -> dict:
-    from training.evaluate import join_tokens
+    from kashif.training.evaluate import join_tokens
 
     texts = [join_tokens(tokens)[0] for tokens in sentences]
     words = sum(len(t) for t in sentences)

@@ -78,7 +78,7 @@ def _gpu(opts: BenchOptions) -> dict:
         write_result(opts, "gpu", payload)
         return payload
     from bench.common import anercorp_sentences, base_ner_model, call_in_subprocess
-    from training.evaluate import join_tokens
+    from kashif.training.evaluate import join_tokens
 
     device = torch.cuda.get_device_name(0)
     sentences, _ = anercorp_sentences(opts.anercorp_test, opts.extra.get("sentences") or (48 if opts.quick else None))

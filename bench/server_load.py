@@ -50,7 +50,7 @@ def free_port() -> int:
 @contextmanager
 def kashif_server(model_args: Sequence[str], extra: Sequence[str], threads: int, ready_timeout: float = 600) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
-    cmd = [sys.executable, str(REPO / "kashif_cli.py"), "serve", *model_args, "--host", "127.0.0.1", "--port", str(port),
+    cmd = [sys.executable, "-m", "kashif", "serve", *model_args, "--host", "127.0.0.1", "--port", str(port),
            "--threads", str(threads), "--log-level", "warning", *extra]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), KASHIF_THREADS=str(threads), TOKENIZERS_PARALLELISM="false",
                HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
@@ -163,7 +163,7 @@ def percentiles(latencies_s: Sequence[float]) -> dict:
 
 # ---- the section ---------------------------------------------------------------
 def _bodies(opts: BenchOptions, n: int) -> list[bytes]:
-    from training.evaluate import join_tokens
+    from kashif.training.evaluate import join_tokens
 
     tokens, _ = anercorp_sentences(opts.anercorp_test, n)
     return [json.dumps({"text": join_tokens(t)[0]}, ensure_ascii=False).encode() for t in tokens]

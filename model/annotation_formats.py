@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 from xml.sax.saxutils import quoteattr
 
-from model.text import Span, sentence_words
+from kashif.model.text import Span, sentence_words
 
 # Label Studio: the names the labeling config and every region agree on.
 LS_FROM_NAME = "label"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Collection, Literal, Sequence
 
-from model.types import Entity
+from kashif.model.types import Entity
 
 AnswerFormat = Literal["kashif", "hf", "displacy"]
 ANSWER_FORMATS: tuple[str, ...] = ("kashif", "hf", "displacy")

@@ -6,9 +6,9 @@ import json
 import os
 import sys
 
-from model.answer_formats import ANSWER_FORMATS, answer_entities
-from model.backends import BACKENDS, PRECISION_CHOICES
-from model.decoding import SUBWORD_STRATEGIES
+from kashif.model.answer_formats import ANSWER_FORMATS, answer_entities
+from kashif.model.backends import BACKENDS, PRECISION_CHOICES
+from kashif.model.decoding import SUBWORD_STRATEGIES
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +28,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def predictor_config_from_args(args: argparse.Namespace):
-    from model.predictor import PredictorConfig
+    from kashif.model.predictor import PredictorConfig
 
     return PredictorConfig(
         batch_size=args.batch_size,
@@ -43,7 +43,7 @@ def predictor_config_from_args(args: argparse.Namespace):
 
 def predictor_from_args(args: argparse.Namespace, tasks: tuple[str, ...] = ("ner", "stance")):
     """Build the shared Predictor from parsed `add_model_arguments` flags."""
-    from model.predictor import Predictor
+    from kashif.model.predictor import Predictor
 
     return Predictor.from_refs(args.model, args.ner_model, args.stance_model, predictor_config_from_args(args), tasks=tasks)
 
@@ -79,7 +79,7 @@ def _score(value: str) -> float:
 
 
 def run(command: str, argv: list[str]) -> int:
-    from model.loading import ModelLoadError
+    from kashif.model.loading import ModelLoadError
 
     parser = argparse.ArgumentParser(prog=f"kashif {command}")
     parser.add_argument("text", nargs="?", help="the text (default: standard input)")

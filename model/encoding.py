@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from model.text import Normalization, normalize_word
+from kashif.model.text import Normalization, normalize_word
 
 
 def encode_stance_pairs(

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.metadata import METADATA_FILE, TASKS
+from kashif.model.metadata import METADATA_FILE, TASKS
 
 DIGEST_CHARS = 12
 HEAD_BYTES = 1 << 20  # of each weight or tokenizer file

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.errors import first_line, typed_line
-from model.metadata import METADATA_FILE, ModelMetadata
-from model.text import Normalization
+from kashif.model.errors import first_line, typed_line
+from kashif.model.metadata import METADATA_FILE, ModelMetadata
+from kashif.model.text import Normalization
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")

@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.text import Normalization
+from kashif.model.text import Normalization
 
 METADATA_FILE = "kashif.json"
 TASKS = ("ner", "stance")

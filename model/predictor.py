@@ -13,13 +13,13 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from model.backends import Backend, make_backend
-from model.decoding import bio_spans, pool_word_probs, softmax
-from model.encoding import encode_stance_pairs
-from model.identity import model_identity
-from model.loading import LoadedModel, load_model, resolve_model_refs
-from model.text import Span, normalize_word, sentence_words
-from model.types import Entity, StanceResult
+from kashif.model.backends import Backend, make_backend
+from kashif.model.decoding import bio_spans, pool_word_probs, softmax
+from kashif.model.encoding import encode_stance_pairs
+from kashif.model.identity import model_identity
+from kashif.model.loading import LoadedModel, load_model, resolve_model_refs
+from kashif.model.text import Span, normalize_word, sentence_words
+from kashif.model.types import Entity, StanceResult
 
 
 PIECE_CACHE_SIZE = 200_000  # words; the cache starts afresh when full

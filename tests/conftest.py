@@ -15,8 +15,8 @@ if "KASHIF_CACHE_DIR" not in os.environ:  # ONNX exports of test models stay out
 
 import pytest  # noqa: E402
 
-from tests.arabic_corpus import all_sentences  # noqa: E402
-from tests.tiny_models import build_tokenizer, save_tiny_model  # noqa: E402
+from tests.support.arabic_corpus import all_sentences  # noqa: E402
+from tests.support.tiny_models import build_tokenizer, save_tiny_model  # noqa: E402
 
 
 @pytest.fixture(scope="session")

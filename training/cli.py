@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from model.errors import typed_line
+from kashif.model.errors import typed_line
 
 
 # Input formats of train and evaluate (training.data reads them; label-studio and prodigy: NER only).
@@ -80,12 +80,12 @@ def train_parser() -> argparse.ArgumentParser:
 
 def run_train(argv: list[str]) -> int:
     args = train_parser().parse_args(argv)
-    from training.config import ConfigError, build_config, load_config_file
-    from training.finetune import TrainError, configure_logging, train
+    from kashif.training.config import ConfigError, build_config, load_config_file
+    from kashif.training.finetune import TrainError, configure_logging, train
 
-    from model.loading import ModelLoadError
-    from training.data import DataError
-    from training.tagmaps import TagMapError
+    from kashif.model.loading import ModelLoadError
+    from kashif.training.data import DataError
+    from kashif.training.tagmaps import TagMapError
 
     values = vars(args).copy()
     config_path = values.pop("config")
@@ -109,7 +109,7 @@ def run_train(argv: list[str]) -> int:
 
 
 def evaluate_parser() -> argparse.ArgumentParser:
-    from model.cli import add_model_arguments
+    from kashif.model.cli import add_model_arguments
 
     p = argparse.ArgumentParser(prog="kashif evaluate", description="Score a model on a labeled file through the shared Predictor.")
     p.add_argument("--data", required=True, help="labeled data (same formats as kashif train)")
@@ -127,11 +127,11 @@ def evaluate_parser() -> argparse.ArgumentParser:
 
 def run_evaluate(argv: list[str]) -> int:
     args = evaluate_parser().parse_args(argv)
-    from model.cli import predictor_from_args
-    from model.loading import ModelLoadError
-    from training.data import DataError, StanceColumns
-    from training.evaluate import evaluate, format_report, guess_task
-    from training.tagmaps import TagMapError
+    from kashif.model.cli import predictor_from_args
+    from kashif.model.loading import ModelLoadError
+    from kashif.training.data import DataError, StanceColumns
+    from kashif.training.evaluate import evaluate, format_report, guess_task
+    from kashif.training.tagmaps import TagMapError
 
     try:
         if not Path(args.data).exists() and "@" not in args.data and "/" not in args.data:
@@ -177,7 +177,7 @@ def run(command: str, argv: list[str]) -> int:
     if command == "evaluate":
         return run_evaluate(argv)
     if command == "pretrain":
-        from training.pretrain import main
+        from kashif.training.pretrain import main
 
         return int(main(argv) or 0)
     if command in ("import-encoder", "fit-vocab", "tune-bias"):
@@ -186,11 +186,11 @@ def run(command: str, argv: list[str]) -> int:
 
 
 def run_encoder_tool(command: str, argv: list[str]) -> int:
-    from training.corpus import CorpusError
-    from training.data import DataError
-    from training.encoder_import import EncoderImportError, run_import
-    from training.label_bias import BiasError, run_tune_bias
-    from training.vocab_fit import VocabFitError, run_fit_vocab
+    from kashif.training.corpus import CorpusError
+    from kashif.training.data import DataError
+    from kashif.training.encoder_import import EncoderImportError, run_import
+    from kashif.training.label_bias import BiasError, run_tune_bias
+    from kashif.training.vocab_fit import VocabFitError, run_fit_vocab
 
     runner = {"import-encoder": run_import, "fit-vocab": run_fit_vocab, "tune-bias": run_tune_bias}[command]
     try:

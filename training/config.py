@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from model.errors import first_line
+from kashif.model.errors import first_line
 
 TASKS = ("ner", "stance")
 BF16_MODES = ("auto", "on", "off")
@@ -95,7 +95,7 @@ class TrainConfig:
 def normalization_from_spec(spec: str | dict | None):
     """`default`, `none`, or `key=bool,...` overrides of the default (e.g.
     `unify_alef=1,unify_yaa=1`), or a dict of the same."""
-    from model.text import Normalization
+    from kashif.model.text import Normalization
 
     if spec is None or spec == "default":
         return Normalization()

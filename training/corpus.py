@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.text import Normalization, normalize_word, split_sentences, split_words
+from kashif.model.text import Normalization, normalize_word, split_sentences, split_words
 
 FORMATS = ("text", "jsonl", "conll")
 

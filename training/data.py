@@ -19,9 +19,9 @@ from typing import Iterable, Iterator, Sequence
 
 from datasets import Dataset, DatasetDict, load_from_disk
 
-from model.annotation_formats import IMPORT_FORMATS, AnnotationError, looks_like_label_studio, read_annotations, tag_sentences
-from model.errors import first_line
-from training.tagmaps import apply_tag_map
+from kashif.model.annotation_formats import IMPORT_FORMATS, AnnotationError, looks_like_label_studio, read_annotations, tag_sentences
+from kashif.model.errors import first_line
+from kashif.training.tagmaps import apply_tag_map
 
 # Directional marks and BOMs that corpora leave inside tokens (NewsFANE prefixes
 # almost every token with U+200E); they are never part of a word.
@@ -231,7 +231,7 @@ def _ner_record(obj: dict, where: str, tag_map: dict[str, str]) -> _Sentence:
 
 def _entities_to_bio(obj: dict, where: str, tag_map: dict[str, str]) -> _Sentence:
     """Character-span entities → BIO tags over the words of `model.text.split_words`."""
-    from model.text import split_words
+    from kashif.model.text import split_words
 
     text = obj["text"]
     if not isinstance(text, str) or not text.strip():

@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from model.annotation_formats import IMPORT_FORMATS, looks_like_label_studio
-from training.data import DataError, StanceColumns, data_fingerprint, format_skipped, load_stance, read_ner
-from training.metrics import format_ner_table, format_stance_table, ner_metrics, stance_metrics
-from training.tagmaps import parse_tag_map
+from kashif.model.annotation_formats import IMPORT_FORMATS, looks_like_label_studio
+from kashif.training.data import DataError, StanceColumns, data_fingerprint, format_skipped, load_stance, read_ner
+from kashif.training.metrics import format_ner_table, format_stance_table, ner_metrics, stance_metrics
+from kashif.training.tagmaps import parse_tag_map
 
 CHUNK = 256  # sentences per Predictor call, for the progress bar
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from model.errors import first_line
-from training.config import ConfigError, TrainConfig, normalization_from_spec
-from training.data import (
+from kashif.model.errors import first_line
+from kashif.training.config import ConfigError, TrainConfig, normalization_from_spec
+from kashif.training.data import (
     DataError,
     StanceColumns,
     data_fingerprint,
@@ -35,8 +35,8 @@ from training.data import (
     split_dev,
     stance_labels,
 )
-from training.metrics import ner_metrics, stance_metrics
-from training.tagmaps import parse_tag_map
+from kashif.training.metrics import ner_metrics, stance_metrics
+from kashif.training.tagmaps import parse_tag_map
 
 CHECKPOINT_DIR = "checkpoints"
 IGNORE = -100
@@ -104,7 +104,7 @@ def encode_ner(dataset, tokenizer, label2id: dict[str, int], normalization, max_
     """Words → [CLS] pieces [SEP], the first piece of each word labelled, the
     others -100. Sentences longer than the window are cut into consecutive
     chunks at word boundaries (column `sentence` says which sentence a chunk is from)."""
-    from model.text import normalize_word
+    from kashif.model.text import normalize_word
 
     unk = tokenizer.unk_token or "[UNK]"
     budget = max_length - 2
@@ -144,7 +144,7 @@ def _emit(out: dict, tokenizer, ids: list[int], labels: list[int], index: int) -
 
 def encode_stance(dataset, tokenizer, label2id: dict[str, int], normalization, max_length: int):
     """(target, text) pairs through `model.encoding.encode_stance_pairs`, as at inference."""
-    from model.encoding import encode_stance_pairs
+    from kashif.model.encoding import encode_stance_pairs
 
     def encode(batch):
         enc = encode_stance_pairs(tokenizer, batch["text"], batch["target"], max_length, normalization)
@@ -163,7 +163,7 @@ def load_base(config: TrainConfig, labels: list[str]):
     from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from model.loading import hub_offline
+    from kashif.model.loading import hub_offline
 
     base = config.base_model
     path = Path(base).expanduser()
@@ -204,7 +204,7 @@ def bf16_available(device_type: str) -> bool:
 
     if device_type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    from model.backends.torch_backend import cpu_supports_bf16
+    from kashif.model.backends.torch_backend import cpu_supports_bf16
 
     return cpu_supports_bf16()
 
@@ -504,8 +504,8 @@ def _versions() -> dict:
 
 def _write_outputs(trainer, tokenizer, config: TrainConfig, data: PreparedData, normalization, max_length: int,
                    details: dict[str, dict], use_bf16: bool, resumed_from: str | None) -> None:
-    from model.metadata import ModelMetadata
-    from training import cards
+    from kashif.model.metadata import ModelMetadata
+    from kashif.training import cards
 
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from training.metrics import stance_metrics
+from kashif.training.metrics import stance_metrics
 
 OFFSETS = tuple(round(x, 2) for x in np.arange(-2.0, 6.01, 0.25))
 RESULT_FILE = "label_bias.json"
@@ -59,7 +59,7 @@ def fold_offset(model_dir: Path, label: str, offset: float) -> None:
 
 def tune_bias(model_dir: Path, dev, label: str) -> dict:
     """Score `dev` (a stance Dataset with text/target/label) once, pick the offset, fold it in."""
-    from model.predictor import Predictor, PredictorConfig
+    from kashif.model.predictor import Predictor, PredictorConfig
 
     # fp32: the scores do not depend on how dev pairs are batched
     predictor = Predictor.from_refs(stance_model=str(model_dir), tasks=("stance",), config=PredictorConfig(precision="fp32"))
@@ -84,7 +84,7 @@ def _scores(metrics: dict) -> dict:
 def run_tune_bias(argv: list[str]) -> int:
     import argparse
 
-    from training.data import StanceColumns, load_stance
+    from kashif.training.data import StanceColumns, load_stance
 
     p = argparse.ArgumentParser(prog="kashif tune-bias", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="a fine-tuned stance model directory (changed in place)")

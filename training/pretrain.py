@@ -179,8 +179,8 @@ def _log(message: str) -> None:
 
 def write_text_cache(cfg: PretrainConfig, work: Path) -> dict:
     """One normalized, deduplicated, exclusion-filtered paragraph per line."""
-    from model.text import Normalization
-    from training.corpus import CorpusReader, load_exclusions, parse_source
+    from kashif.model.text import Normalization
+    from kashif.training.corpus import CorpusReader, load_exclusions, parse_source
 
     normalization = Normalization()
     exclusions = load_exclusions(cfg.exclude, normalization) if cfg.exclude else set()
@@ -523,7 +523,7 @@ def run(cfg: PretrainConfig) -> dict:
     import torch
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    from training.tokenizer import check_tokenizer, train_wordpiece
+    from kashif.training.tokenizer import check_tokenizer, train_wordpiece
 
     started = time.monotonic()
     if cfg.threads:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from model.text import Normalization, normalize_word, split_words
+from kashif.model.text import Normalization, normalize_word, split_words
 
 METASPACE = "▁"
 REPORT_FILE = "vocab_fit.json"
@@ -166,7 +166,7 @@ def tokenisation_check(old_dir: Path, new_dir: Path, words: list[str]) -> dict:
 def run_fit_vocab(argv: list[str]) -> int:
     import argparse
 
-    from training.corpus import CorpusReader, parse_source
+    from kashif.training.corpus import CorpusReader, parse_source
 
     p = argparse.ArgumentParser(prog="kashif fit-vocab", description=__doc__.split("\n\n")[0])
     p.add_argument("--encoder", required=True, help="encoder directory with a Unigram tokenizer")

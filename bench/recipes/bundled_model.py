@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def kashif(args: list[str], logfile: Path, threads: int) -> None:
-    cmd = [sys.executable, str(REPO / "kashif_cli.py"), *args]
+    cmd = [sys.executable, "-m", "kashif", *args]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
     logfile.parent.mkdir(parents=True, exist_ok=True)
@@ -96,8 +96,8 @@ def kashif(args: list[str], logfile: Path, threads: int) -> None:
 def prepare_ner_data(data: Path, work: Path, extra: list[str]) -> tuple[Path, Path]:
     """ANERcorp train split 90/10 (seeded, fixed across fine-tuning seeds) into
     JSONL; extra corpora, mapped onto PERS/LOC/ORG/MISC, join the train part only."""
-    from training.data import load_ner, split_dev
-    from training.tagmaps import parse_tag_map
+    from kashif.training.data import load_ner, split_dev
+    from kashif.training.tagmaps import parse_tag_map
 
     suffix = "+".join(["anercorp", *extra])
     train_path, dev_path = work / "data" / f"ner_train_{suffix}.jsonl", work / "data" / "ner_dev.jsonl"

@@ -25,7 +25,7 @@ def resolve_precision(precision: str, backend: str = "torch", device: str = "cpu
         return "fp32"
     if device.startswith("cuda"):
         return "bf16"
-    from model.backends.torch_backend import cpu_supports_bf16
+    from kashif.model.backends.torch_backend import cpu_supports_bf16
 
     return "bf16" if cpu_supports_bf16() else "fp32"
 
@@ -40,12 +40,12 @@ class Backend(Protocol):
 def make_backend(loaded, backend: str = "torch", precision: str = "auto", device: str = "cpu", threads: int | None = None) -> Backend:
     precision = resolve_precision(precision, backend, device)
     if backend == "torch":
-        from model.backends.torch_backend import TorchBackend
+        from kashif.model.backends.torch_backend import TorchBackend
 
         return TorchBackend(loaded.model, precision=precision, device=device)
     if backend == "onnx":
         try:
-            from model.backends.onnx_backend import OnnxBackend
+            from kashif.model.backends.onnx_backend import OnnxBackend
         except ImportError as err:
             raise ValueError(f"the onnx backend needs the 'onnx' extra (pip install 'kashif[onnx]'): {err}") from None
         return OnnxBackend(loaded, precision=precision, device=device, threads=threads)

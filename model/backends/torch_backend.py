@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from model.backends import PRECISIONS
+from kashif.model.backends import PRECISIONS
 
 
 def cpu_supports_bf16() -> bool:

@@ -1,0 +1,325 @@
+"""`kashif score`: score whole files offline, resumably.
+
+    kashif score news.jsonl.gz --output scored.jsonl --model bundle/ --target "التطبيع"
+
+Rows are read in chunks, scored with the shared Predictor (in this process,
+in `--workers` processes, or on Ray), and committed shard by shard; a killed
+job rerun with the same command continues where it stopped (serve/shards.py).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from kashif.serve.batch.readers import FORMATS, InputError, Row, count_rows, detect_format, is_remote, iter_chunks
+from kashif.serve.batch.rows import TASKS, EngineError, FieldSpec, ModelSpec, Outcome, entity_counts, finalize, score_rows
+from kashif.serve.batch.exports import ANNOTATION_FORMATS, OUTPUT_FORMATS, ExportSpec, entity_types, format_from_path, label_config_path, model_version, needs_text, output_writer
+from kashif.serve.batch.shards import ResumeConflict, ShardStore
+
+EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad options or inputs: one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one readable line instead of usage + error
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from kashif.model.cli import add_model_arguments
+
+    parser = _Parser(prog="kashif score", description="Score files offline: entities and stance for every row, resumable after a crash.")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help=f"input files ({', '.join(FORMATS)}; .gz accepted) or a datasets directory")
+    parser.add_argument("--output", "-o", required=True, help="output file: .jsonl, .jsonl.gz or .parquet (or any name with --output-format)")
+    parser.add_argument("--output-format", choices=OUTPUT_FORMATS,
+                        help="jsonl or parquet (default: by the output's name), or pre-annotations for an annotation tool: "
+                        "label-studio (JSON tasks with predictions), prodigy (JSONL), conll (WORD TAG lines); a .gz name compresses")
+    parser.add_argument("--errors", help="where refused rows go (default: OUTPUT.errors.jsonl)")
+    parser.add_argument("--format", choices=[f for f in FORMATS if f != "datasets"], help="input format, when file names do not say it (e.g. a s3:// prefix)")
+    parser.add_argument("--text-field", default="text", help="field holding the document (default: text)")
+    parser.add_argument("--id-field", help="field holding the row id (default: the row number, from 0 over all inputs)")
+    parser.add_argument("--target-field", help="field holding the stance target of each row (a string or a list of strings)")
+    parser.add_argument("--target", action="append", default=[], help="stance target asked of every row (repeatable)")
+    parser.add_argument("--tasks", help="comma-separated: entities, stance (default: every task the model serves)")
+    parser.add_argument("--chunk-size", type=int, default=256, help="rows read, scored and committed together (default: 256)")
+    parser.add_argument("--workers", type=int, default=1, help="scoring processes on this machine, each with its own model and cores/N threads")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar (the summary line is still printed)")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local", help="local processes, or a Ray Data pipeline (RAY_ADDRESS picks the cluster)")
+    parser.add_argument("--ray-concurrency", type=int, default=1, help="Ray: scoring actors (one Predictor each)")
+    parser.add_argument("--num-cpus", type=float, default=1.0, help="Ray: CPUs per scoring actor (also its torch threads)")
+    parser.add_argument("--num-gpus", type=float, default=0.0, help="Ray: GPUs per scoring actor")
+    add_model_arguments(parser)
+    return parser
+
+
+@dataclass
+class Job:
+    inputs: list[str]
+    formats: list[str]
+    output: Path
+    errors: Path
+    fields: FieldSpec
+    models: ModelSpec
+    refs: dict[str, str]
+    output_format: str = "jsonl"
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _job_from_args(args: argparse.Namespace) -> Job:
+    from kashif.model.cli import predictor_config_from_args
+    from kashif.model.loading import ModelLoadError, resolve_model_refs
+
+    if args.chunk_size < 1:
+        raise UsageError("--chunk-size must be at least 1")
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.workers > 1 and args.engine == "ray":
+        raise UsageError("--workers is for the local engine; with --engine ray use --ray-concurrency")
+    if args.ray_concurrency < 1:
+        raise UsageError("--ray-concurrency must be at least 1")
+    output = Path(args.output)
+    by_name = format_from_path(output)
+    out_format = args.output_format or by_name
+    if out_format is None:
+        raise UsageError(f"{output}: the output must end in .jsonl, .jsonl.gz or .parquet, or name its format with --output-format")
+    if out_format in ("jsonl", "parquet") and by_name != out_format:
+        raise UsageError(f"{output}: --output-format {out_format} needs an output ending in {'.jsonl or .jsonl.gz' if out_format == 'jsonl' else '.parquet'}")
+    if not output.parent.resolve().is_dir():
+        raise UsageError(f"{output.parent}: no such directory for the output")
+    formats = [args.format or detect_format(path) for path in args.inputs]
+    for path in args.inputs:
+        if is_remote(path) and args.engine != "ray":
+            raise UsageError(f"{path}: object-store paths are read by the Ray engine (--engine ray)")
+        if not is_remote(path) and not Path(path).exists():
+            raise UsageError(f"{path}: no such file")
+    try:
+        refs = resolve_model_refs(args.model, args.ner_model, args.stance_model)
+    except ModelLoadError as err:
+        raise UsageError(str(err)) from None
+    served = [t for t in TASKS if {"entities": "ner", "stance": "stance"}[t] in refs]
+    if out_format in ANNOTATION_FORMATS:
+        if args.tasks and [t.strip() for t in args.tasks.split(",") if t.strip()] != ["entities"]:
+            raise UsageError(f"--output-format {out_format} holds entities only; use --tasks entities (or leave --tasks out)")
+        if args.target or args.target_field:
+            raise UsageError(f"--output-format {out_format} holds entities only; --target/--target-field ask for stance")
+        if "entities" not in served:
+            raise UsageError("no entities model: name one with --model or --ner-model")
+        served = ["entities"]
+    if args.tasks:
+        tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+        unknown = [t for t in tasks if t not in TASKS]
+        if unknown or not tasks:
+            raise UsageError(f"--tasks takes entities and/or stance, not {args.tasks!r}")
+        missing = [t for t in tasks if t not in served]
+        if missing:
+            raise UsageError(f"no {' or '.join(missing)} model: name one with --model, --ner-model or --stance-model")
+        tasks = [t for t in TASKS if t in tasks]
+    else:
+        tasks = served
+    if (args.target or args.target_field) and "stance" not in tasks:
+        raise UsageError("--target/--target-field ask for stance, but no stance model is used (see --tasks, --stance-model)")
+    fields = FieldSpec(args.text_field, args.id_field, args.target_field, tuple(args.target), tuple(tasks), with_text=needs_text(out_format))
+    try:
+        config = predictor_config_from_args(args)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    # absolute, so that worker processes and Ray actors find the same directories
+    model, ner_model, stance_model = (os.path.abspath(r) if r and os.path.exists(r) else r for r in (args.model, args.ner_model, args.stance_model))
+    models = ModelSpec(model, ner_model, stance_model, config, tuple(tasks))
+    errors = Path(args.errors) if args.errors else output.with_name(output.name + ".errors.jsonl")
+    return Job(list(args.inputs), formats, output, errors, fields, models, refs, out_format)
+
+
+def fingerprint(job: Job) -> dict:
+    """What must not change between a run and its resumption."""
+    inputs = []
+    for path in job.inputs:
+        if is_remote(path):
+            inputs.append({"path": path})
+            continue
+        p = Path(path).resolve()
+        stat = p.stat()
+        inputs.append({"path": str(p), "size": stat.st_size if p.is_file() else None, "mtime_ns": stat.st_mtime_ns})
+    config = job.models.config
+    return {
+        "inputs": inputs,
+        # with_text follows from the output format, which is part of the fingerprint below
+        "fields": {k: v for k, v in asdict(job.fields).items() if k != "with_text"} | {"targets": list(job.fields.targets), "tasks": list(job.fields.tasks)},
+        "models": {task: str(Path(ref).resolve()) if Path(ref).exists() else ref for task, ref in sorted(job.refs.items())},
+        "inference": {"backend": config.backend, "precision": config.precision, "subword_strategy": config.subword_strategy},
+        "output": job.output_format,
+    }
+
+
+# ---- local engine -------------------------------------------------------
+_worker_predictor = None
+_worker_error: Exception | None = None
+
+
+def _worker_init(models: ModelSpec, threads: int) -> None:
+    global _worker_predictor, _worker_error
+    try:
+        _worker_predictor = models.build(threads=threads)
+    except Exception as err:  # noqa: BLE001 - handed to the parent with the first chunk
+        _worker_error = err
+
+
+def _worker_score(rows: list[Row], fields: FieldSpec) -> list[Outcome]:
+    if _worker_error is not None:
+        raise _worker_error
+    return score_rows(_worker_predictor, rows, fields)
+
+
+def local_outcomes(job: Job, skip: int, chunk_size: int, workers: int, threads: int | None) -> Iterator[list[Outcome]]:
+    """Outcomes of every row after the first `skip`, one list per chunk, in order."""
+    chunks = iter_chunks(job.inputs, job.fields.text_field, job.fields.columns(), chunk_size, skip=skip, formats=job.formats)
+    if workers == 1:
+        predictor = job.models.build(threads=threads)
+        for chunk in chunks:
+            yield score_rows(predictor, chunk, job.fields)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    per_worker = threads or max(1, _available_cores() // workers)
+    context = multiprocessing.get_context("spawn")  # fork after torch threads start can deadlock
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(job.models, per_worker)) as pool:
+        pending: deque = deque()
+        try:
+            for chunk in chunks:
+                pending.append(pool.submit(_worker_score, chunk, job.fields))
+                while len(pending) >= 2 * workers:  # bounded: at most 2 chunks per worker in flight
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+# ---- the job ------------------------------------------------------------
+def _total_rows(job: Job) -> int | None:
+    total = 0
+    for path, fmt in zip(job.inputs, job.formats):
+        n = count_rows(path, fmt)
+        if n is None:
+            return None
+        total += n
+    return total
+
+
+def _summary(job: Job, store: ShardStore, resumed: int, scored_now: int, seconds: float) -> str:
+    entities = store.entity_totals()
+    parts = [f"{store.scored} documents scored", f"{store.errors} errors"]
+    if "entities" in job.fields.tasks:
+        per_type = ", ".join(f"{label} {n}" for label, n in sorted(entities.items())) or "none"
+        parts.append(f"entities {sum(entities.values())} ({per_type})")
+    rate = scored_now / seconds if seconds > 0 else 0.0
+    parts.append(f"{rate:.1f} docs/s ({scored_now} rows in {seconds:.1f} s)")
+    if resumed:
+        parts.append(f"resumed after {resumed} rows")
+    line = "kashif score: " + "; ".join(parts) + f" → {job.output}"
+    if job.output_format != "jsonl":
+        line += f" ({job.output_format})"
+    if job.output_format == "label-studio":
+        line += f"; labeling config in {label_config_path(job.output)}"
+    if store.errors:
+        line += f" (errors in {job.errors})"
+    return line
+
+
+def run_job(job: Job, args: argparse.Namespace) -> int:
+    store = ShardStore(job.output, fingerprint(job))
+    try:
+        store.open()
+    except ResumeConflict as err:
+        raise UsageError(str(err)) from None
+    resumed = store.rows_done
+    started = time.perf_counter()
+    try:
+        done_now = _score_into(store, job, args, resumed)
+    except BaseException:
+        if not store.shards:  # nothing committed: leave no empty parts directory behind
+            store.discard()
+        raise
+    ner_ref = job.refs.get("ner")
+    spec = ExportSpec(job.output_format, job.fields.id_field is None, job.fields.tasks, model_version(ner_ref))
+    if job.output_format == "label-studio":
+        from kashif.model.annotation_formats import label_studio_config
+
+        config = label_config_path(job.output)
+        config.write_text(label_studio_config(entity_types(ner_ref, list(store.entity_totals()))), encoding="utf-8")
+    store.merge(job.errors, output_writer(spec, job.output, store.iter_records, store.iter_lines))
+    print(_summary(job, store, resumed, done_now, time.perf_counter() - started), file=sys.stderr)
+    return EXIT_ROW_ERRORS if store.errors else EXIT_OK
+
+
+def _score_into(store: ShardStore, job: Job, args: argparse.Namespace, resumed: int) -> int:
+    """Score and commit every row not committed yet; the number of rows done now."""
+    from tqdm import tqdm
+
+    done_now = 0
+    if not store.finished:
+        if resumed and not args.quiet:
+            print(f"kashif score: resuming after {resumed} committed rows", file=sys.stderr)
+        total = _total_rows(job) if not args.quiet else None
+        if args.engine == "ray":
+            from kashif.serve.batch.ray_engine import ray_outcomes
+
+            outcomes = ray_outcomes(job, skip=resumed, chunk_size=args.chunk_size, concurrency=args.ray_concurrency, num_cpus=args.num_cpus, num_gpus=args.num_gpus)
+        else:
+            outcomes = local_outcomes(job, resumed, args.chunk_size, args.workers, args.threads)
+        with tqdm(total=total, initial=resumed, unit="doc", disable=args.quiet, file=sys.stderr, dynamic_ncols=True, smoothing=0.1) as bar:
+            for chunk in outcomes:
+                start = store.rows_done
+                records, errors = [], []
+                for i, outcome in enumerate(chunk):
+                    record, error = finalize(outcome, start + i, job.fields)
+                    (records if record is not None else errors).append(record if record is not None else error)
+                store.commit(len(chunk), records, errors, entity_counts(records))
+                done_now += len(chunk)
+                bar.update(len(chunk))
+        store.mark_finished()
+    return done_now
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from kashif.model.loading import ModelLoadError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        job = _job_from_args(args)
+        return run_job(job, args)
+    except (UsageError, InputError, ModelLoadError) as err:
+        print(f"kashif score: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as exit_:  # --help
+        return int(exit_.code or 0)
+    except KeyboardInterrupt:
+        print("kashif score: interrupted; rerun the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (OSError, BrokenProcessPool, EngineError) as err:
+        print(f"kashif score: error: {err or type(err).__name__}; rerun the same command to resume", file=sys.stderr)
+        return EXIT_ROW_ERRORS
+
+
+if __name__ == "__main__":
+    sys.exit(main())

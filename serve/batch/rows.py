@@ -1,0 +1,157 @@
+"""Turn input rows into output records with the shared Predictor.
+
+The same functions run in-process, in `--workers` processes and inside Ray
+actors, so every engine produces the same records.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from kashif.model.errors import typed_line
+from kashif.serve.batch.readers import Row, RowError
+
+TASKS = ("entities", "stance")
+_PREDICTOR_TASK = {"entities": "ner", "stance": "stance"}
+
+
+class EngineError(Exception):
+    """The scoring engine itself failed (not one row); the message is one line."""
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """Where a row's text, id and stance targets come from."""
+
+    text_field: str = "text"
+    id_field: str | None = None  # None: the row number (0-based, over all inputs)
+    target_field: str | None = None
+    targets: tuple[str, ...] = ()  # fixed targets, asked of every row
+    tasks: tuple[str, ...] = TASKS
+    with_text: bool = False  # records carry the document's text (annotation-tool outputs need it)
+
+    def columns(self) -> list[str]:
+        return [c for c in (self.text_field, self.id_field, self.target_field) if c]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything a process needs to build its own Predictor (picklable)."""
+
+    model: str | None = None
+    ner_model: str | None = None
+    stance_model: str | None = None
+    config: Any = None  # model.predictor.PredictorConfig
+    tasks: tuple[str, ...] = TASKS
+
+    def build(self, threads: int | None = None):
+        from dataclasses import replace
+
+        from kashif.model.predictor import Predictor, PredictorConfig
+
+        config = self.config or PredictorConfig()
+        if threads is not None:
+            config = replace(config, threads=threads)
+        return Predictor.from_refs(self.model, self.ner_model, self.stance_model, config, tasks=[_PREDICTOR_TASK[t] for t in self.tasks])
+
+
+@dataclass
+class Outcome:
+    """One row scored (`result`) or refused (`error`); `id` is the id field's
+    value, None when ids are row numbers (filled in by `finalize`)."""
+
+    id: Any = None
+    result: dict | None = None
+    error: str | None = None
+
+
+@dataclass
+class _Prepared:
+    index: int
+    text: str
+    targets: list[str | None] = field(default_factory=list)
+
+
+def _describe(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def prepare(row: Row, spec: FieldSpec) -> tuple[Any, str | None, list[str | None], str | None]:
+    """(id, text, targets, error reason) of one row."""
+    if isinstance(row, RowError):
+        return None, None, [], row.reason
+    row_id = None
+    if spec.id_field:
+        row_id = row.get(spec.id_field)
+        if row_id is None:
+            return None, None, [], f"missing id field '{spec.id_field}'"
+    if spec.text_field not in row:
+        return row_id, None, [], f"missing text field '{spec.text_field}'"
+    text = row[spec.text_field]
+    if not isinstance(text, str):
+        return row_id, None, [], f"text field '{spec.text_field}' is {_describe(text)}, not a string"
+    targets: list[str | None] = list(spec.targets)
+    if "stance" in spec.tasks and spec.target_field:
+        value = row.get(spec.target_field)
+        if isinstance(value, str):
+            targets.append(value)
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+            targets.extend(value)
+        else:
+            return row_id, None, [], f"target field '{spec.target_field}' is {_describe(value)}, not a string or a list of strings"
+    if "stance" in spec.tasks and not targets:
+        targets = [None]  # stance of the text alone
+    return row_id, text, targets, None
+
+
+def _score(predictor, prepared: list[_Prepared], tasks: Sequence[str], with_text: bool = False) -> list[dict]:
+    results: list[dict] = [{"text": p.text} if with_text else {} for p in prepared]
+    if "entities" in tasks:
+        for res, ents in zip(results, predictor.entities([p.text for p in prepared])):
+            res["entities"] = [e.to_dict() for e in ents]
+    if "stance" in tasks:
+        pairs = [(p.text, t) for p in prepared for t in p.targets]
+        stances = iter(predictor.stance(pairs))
+        for res, p in zip(results, prepared):
+            res["stance"] = [{"target": t, **next(stances).to_dict()} for t in p.targets]
+    return results
+
+
+def score_rows(predictor, rows: Sequence[Row], spec: FieldSpec) -> list[Outcome]:
+    """One outcome per row, in order. A batch the model fails on is retried
+    row by row, so one bad document cannot sink its neighbours."""
+    outcomes: list[Outcome] = []
+    prepared: list[_Prepared] = []
+    for i, row in enumerate(rows):
+        row_id, text, targets, error = prepare(row, spec)
+        outcomes.append(Outcome(id=row_id, error=error))
+        if error is None:
+            prepared.append(_Prepared(i, text, targets))
+    try:
+        results = _score(predictor, prepared, spec.tasks, spec.with_text)
+    except Exception:  # noqa: BLE001 - isolate the failing row below
+        results = []
+        for p in prepared:
+            try:
+                results.append(_score(predictor, [p], spec.tasks, spec.with_text)[0])
+            except Exception as err:  # noqa: BLE001
+                results.append({"__error__": f"scoring failed: {typed_line(err)}"})
+    for p, res in zip(prepared, results):
+        if "__error__" in res:
+            outcomes[p.index].error = res["__error__"]
+        else:
+            outcomes[p.index].result = res
+    return outcomes
+
+
+def finalize(outcome: Outcome, row_number: int, spec: FieldSpec) -> tuple[dict | None, dict | None]:
+    """(output record, error record) of a row once its row number is known."""
+    row_id = outcome.id if spec.id_field else row_number
+    if outcome.error is not None:
+        return None, {"row": row_number, "id": row_id, "reason": outcome.error}
+    return {"id": row_id, **(outcome.result or {})}, None
+
+
+def entity_counts(records: Sequence[dict]) -> Counter:
+    return Counter(e["label"] for r in records for e in r.get("entities", ()))

@@ -1,0 +1,81 @@
+"""`kashif serve`: the HTTP service."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+
+
+def _parser() -> argparse.ArgumentParser:
+    from kashif.model.cli import add_model_arguments
+    from kashif.serve.http.settings import add_serve_arguments
+
+    parser = argparse.ArgumentParser(
+        prog="kashif serve",
+        description="Serve NER and stance over HTTP. Flags default to KASHIF_* environment variables; "
+        "API keys come from KASHIF_API_KEYS (comma-separated) and/or --api-key-file.",
+    )
+    add_model_arguments(parser)
+    add_serve_arguments(parser)
+    return parser
+
+
+def serve(argv: list[str]) -> int:
+    from kashif.model.cli import fail
+
+    try:
+        parser = _parser()
+    except ValueError as err:  # a malformed KASHIF_* variable
+        return fail(str(err))
+    args = parser.parse_args(argv)
+    try:
+        from kashif.model.loading import ModelLoadError, resolve_model_refs
+        from kashif.serve.http.settings import settings_from_args
+
+        settings = settings_from_args(args)
+        # Cheap checks before binding the port: a wrong path fails here, in one line.
+        resolve_model_refs(settings.model, settings.ner_model, settings.stance_model)
+    except (ValueError, ModelLoadError) as err:
+        return fail(str(err))
+
+    import uvicorn
+
+    from kashif.serve.http.app import create_app
+    from kashif.serve.http.connections import guarded_protocol
+
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,  # serve.http.security logs each request with its request ID
+        timeout_graceful_shutdown=int(settings.request_timeout_s) + 5,
+        # httptools, with the read deadline and the connection cap (serve.http.connections)
+        http=guarded_protocol(settings.read_timeout_s, settings.max_connections, app.state.kashif.metrics),
+        server_header=False,  # no "server: uvicorn" on every answer
+    )
+    server = uvicorn.Server(config)
+    state = app.state.kashif
+
+    def stop() -> None:
+        server.should_exit = True
+
+    state.on_fatal = stop
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; with these
+    # handlers in place that re-raise is a no-op, so a graceful stop exits 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: None)
+    server.run()
+    if state.load_error:
+        return fail(f"the models could not be loaded: {state.load_error}", code=1)
+    if not server.started:
+        return 1  # uvicorn has logged why (e.g. the port is taken)
+    return 0
+
+
+def run(command: str, argv: list[str]) -> int:
+    if command == "serve":
+        return serve(argv)
+    raise ValueError(f"kashif.serve.http.cli cannot run {command!r}")
