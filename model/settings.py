@@ -1,0 +1,165 @@
+"""Settings declared once: a config dataclass's field carries its default, its `KASHIF_*` environment variable and
+its help text, and the command-line flags, the environment and in-code construction all derive from it.
+
+    @dataclass
+    class ServeSettings:
+        port: int = setting(8000, "port", env="KASHIF_PORT")
+
+    add_arguments(parser, ServeSettings)        # --port, default from KASHIF_PORT, else 8000
+    from_args(ServeSettings, args)              # the parsed flags
+    from_env(ServeSettings, port=9000)          # in code: defaults < environment < keyword arguments
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence, TypeVar
+
+C = TypeVar("C")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+_METADATA_KEY = "kashif.setting"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What a config field says about itself beyond its default."""
+
+    help: str
+    env: str | None = None  # environment variable that overrides the default
+    flag: str | None = None  # default: --field-name with dashes
+    parse: Callable[[str], Any] | None = None  # text (flag or env) → value; default: from the field's type
+    choices: Sequence[str] | None = None
+    group: str | None = None  # argparse group title
+    metavar: str | None = None
+    show_default: bool = True  # append "default X" to the help text
+
+
+def setting(default: Any = dataclasses.MISSING, help: str = "", env: str | None = None, *,
+            default_factory: Callable[[], Any] | Any = dataclasses.MISSING, **details: Any) -> Any:
+    """A dataclass field with its environment variable and help text (see the module docstring)."""
+    meta = {_METADATA_KEY: Setting(help=help, env=env, **details)}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def settings_of(cls: type) -> list[tuple[dataclasses.Field, Setting, Any]]:
+    """(field, setting, resolved type) for each field of `cls` declared with `setting()`."""
+    hints = typing.get_type_hints(cls)
+    return [(f, f.metadata[_METADATA_KEY], hints[f.name]) for f in dataclasses.fields(cls) if _METADATA_KEY in f.metadata]
+
+
+def flag_of(f: dataclasses.Field, s: Setting) -> str:
+    return s.flag or "--" + f.name.replace("_", "-")
+
+
+def _base_type(annotation: Any) -> Any:
+    """int for `int | None`, and so on."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else str
+    return annotation
+
+
+def parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE or value == "":
+        return False
+    raise ValueError(f"{text!r} is not a yes/no value (use 1 or 0)")
+
+
+def split_list(text: str | None) -> tuple[str, ...]:
+    """'a, b,,c' → ('a', 'b', 'c')."""
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+def _parser_of(s: Setting, annotation: Any) -> Callable[[str], Any]:
+    if s.parse is not None:
+        return s.parse
+    base = _base_type(annotation)
+    if base is bool:
+        return parse_bool
+    if typing.get_origin(base) is tuple:
+        return split_list
+    return base if base in (int, float) else str
+
+
+_KIND = {int: "an integer", float: "a number", parse_bool: "a yes/no value (use 1 or 0)"}
+
+
+def env_value(f: dataclasses.Field, s: Setting, annotation: Any) -> Any:
+    """The field's value from its environment variable, or MISSING when unset or empty."""
+    raw = os.environ.get(s.env) if s.env else None
+    if raw is None or raw == "":
+        return dataclasses.MISSING
+    parse = _parser_of(s, annotation)
+    try:
+        return parse(raw)
+    except (ValueError, TypeError) as err:
+        kind = _KIND.get(parse)
+        raise ValueError(f"{s.env}={raw!r} is not {kind}" if kind else f"{s.env}={raw!r}: {err}") from None
+
+
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def _help_of(f: dataclasses.Field, s: Setting, default: Any) -> str:
+    where = [s.env] if s.env else []
+    if s.show_default and default not in (None, (), ""):
+        where.append(f"default {default:g}" if isinstance(default, float) else f"default {default}")
+    return f"{s.help} ({', '.join(where)})" if where and s.help else s.help or ", ".join(where)
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type, *, suppress_defaults: bool = False,
+                  only: Sequence[str] | None = None, exclude: Sequence[str] = ()) -> None:
+    """One flag per `setting()` field of `cls`. The flag's default is the environment variable's value, else the
+    field's default; with `suppress_defaults`, flags not given are left out of the namespace (for layered configs:
+    defaults < config file < flags)."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for f, s, annotation in settings_of(cls):
+        if (only is not None and f.name not in only) or f.name in exclude:
+            continue
+        target = parser
+        if s.group:
+            target = groups.get(s.group) or groups.setdefault(s.group, parser.add_argument_group(s.group))
+        default = _default_of(f)
+        value = env_value(f, s, annotation)
+        current = default if value is dataclasses.MISSING else value
+        kwargs: dict[str, Any] = {"dest": f.name, "help": _help_of(f, s, default)}
+        if s.metavar:
+            kwargs["metavar"] = s.metavar
+        if _base_type(annotation) is bool and s.parse is None:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = _parser_of(s, annotation)
+            if s.choices:
+                kwargs["choices"] = list(s.choices)
+        kwargs["default"] = argparse.SUPPRESS if suppress_defaults else current
+        target.add_argument(flag_of(f, s), **kwargs)
+
+
+def from_args(cls: type[C], args: argparse.Namespace, **overrides: Any) -> C:
+    """`cls` from parsed `add_arguments` flags (fields absent from `args` keep their defaults)."""
+    values = {f.name: getattr(args, f.name) for f, _, _ in settings_of(cls) if hasattr(args, f.name)}
+    return cls(**{**values, **overrides})
+
+
+def from_env(cls: type[C], **overrides: Any) -> C:
+    """`cls` built in code: field defaults < `KASHIF_*` environment < keyword arguments."""
+    values = {}
+    for f, s, annotation in settings_of(cls):
+        value = env_value(f, s, annotation)
+        if value is not dataclasses.MISSING:
+            values[f.name] = value
+    return cls(**{**values, **overrides})

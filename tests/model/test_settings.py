@@ -1,0 +1,71 @@
+"""Settings declared once (kashif.model.settings): flags, environment and in-code construction from one field."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+import pytest
+
+from kashif.model.settings import add_arguments, from_args, from_env, setting
+
+
+@dataclass
+class Demo:
+    port: int = setting(8000, "port to listen on", env="KASHIF_DEMO_PORT", group="server")
+    delay_ms: float | None = setting(None, "extra delay", env="KASHIF_DEMO_DELAY_MS")
+    origins: tuple[str, ...] = setting((), "allowed origins", env="KASHIF_DEMO_ORIGINS")
+    warmup: bool = setting(True, "warm up first", env="KASHIF_DEMO_WARMUP")
+    mode: str = setting("a", "the mode", env="KASHIF_DEMO_MODE", choices=("a", "b"))
+    internal: int = 3  # not a setting: no flag
+
+
+def _parse(argv: list[str], **kwargs) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, Demo, **kwargs)
+    return parser.parse_args(argv)
+
+
+def test_flags_come_from_the_fields_with_their_defaults(monkeypatch):
+    for var in ("PORT", "DELAY_MS", "ORIGINS", "WARMUP", "MODE"):
+        monkeypatch.delenv(f"KASHIF_DEMO_{var}", raising=False)
+    assert from_args(Demo, _parse([])) == Demo()
+    got = from_args(Demo, _parse(["--port", "9", "--delay-ms", "2.5", "--origins", "a, b", "--no-warmup", "--mode", "b"]))
+    assert got == Demo(port=9, delay_ms=2.5, origins=("a", "b"), warmup=False, mode="b")
+    with pytest.raises(SystemExit):
+        _parse(["--mode", "c"])
+    with pytest.raises(SystemExit):
+        _parse(["--internal", "4"])
+
+
+def test_the_environment_sets_flag_defaults_and_in_code_construction(monkeypatch):
+    monkeypatch.setenv("KASHIF_DEMO_PORT", "7000")
+    monkeypatch.setenv("KASHIF_DEMO_WARMUP", "0")
+    assert from_args(Demo, _parse([])).port == 7000
+    assert from_args(Demo, _parse(["--port", "1"])).port == 1  # a flag beats the environment
+    built = from_env(Demo, mode="b")
+    assert (built.port, built.warmup, built.mode) == (7000, False, "b")
+    assert from_env(Demo, port=5).port == 5  # keyword arguments beat the environment
+
+
+def test_a_malformed_variable_is_named_in_one_line(monkeypatch):
+    monkeypatch.setenv("KASHIF_DEMO_PORT", "eighty")
+    with pytest.raises(ValueError, match=r"^KASHIF_DEMO_PORT='eighty' is not an integer$"):
+        from_env(Demo)
+    monkeypatch.setenv("KASHIF_DEMO_PORT", "80")
+    monkeypatch.setenv("KASHIF_DEMO_WARMUP", "maybe")
+    with pytest.raises(ValueError, match=r"KASHIF_DEMO_WARMUP='maybe' is not a yes/no value"):
+        _parse([])
+
+
+def test_help_names_the_variable_and_default(capsys):
+    with pytest.raises(SystemExit):
+        _parse(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "port to listen on (KASHIF_DEMO_PORT, default 8000)" in out
+    assert "server:" in out
+
+
+def test_suppressed_defaults_leave_out_what_was_not_given(monkeypatch):
+    monkeypatch.delenv("KASHIF_DEMO_PORT", raising=False)
+    args = _parse(["--port", "3"], suppress_defaults=True)
+    assert vars(args) == {"port": 3}
