@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -272,42 +273,44 @@ def fmt(ms: dict) -> str:
     return f"{ms['mean']:.1f} ± {ms['std']:.1f}"
 
 
+def _seed_table(title: str, task: dict, columns: list, classes: Sequence[str], per_class: str, summary_by_class: str,
+                bold: str) -> list[str]:
+    """One row per seed (columns: (header, value of a run, summary key)), then the mean ± std row."""
+    headers = [name for name, _, _ in columns] + list(classes) + ["minutes"]
+    lines = [title, "", f"Fine-tuning: {task['settings']}", "",
+             "| seed | " + " | ".join(headers) + " |", "|---|" + "---|" * len(headers)]
+    for seed, r in task["runs"].items():
+        cells = [f"{100 * value(r):.1f}" for _, value, _ in columns]
+        cells += [f"{100 * r['test'][per_class].get(c, {}).get('f1', 0):.1f}" for c in classes]
+        lines.append(f"| {seed} | " + " | ".join(cells + [str(r["minutes"])]) + " |")
+    s = task["summary"]
+    cells = [f"**{fmt(s[key])}**" if key == bold else fmt(s[key]) for _, _, key in columns]
+    cells += [fmt(s[summary_by_class][c]) for c in classes]
+    lines += ["| **mean ± std** | " + " | ".join(cells) + " | |", ""]
+    return lines
+
+
 def write_markdown(result: dict, path: Path) -> None:
     lines = ["# Bundled model: recipe results", "",
              f"- commit: `{result['commit']}`", f"- command: `{result['command']}`",
              f"- date: {result['date']}", f"- machine: {result['machine']}",
              f"- encoder: {result['encoder']['summary']}", ""]
     if "ner" in result:
-        ner = result["ner"]
-        lines += ["## NER — ANERcorp (seqeval entity micro-F1, CoNLL mode)", "",
-                  f"Fine-tuning: {ner['settings']}", "",
-                  "| seed | dev F1 | test P | test R | test F1 | " + " | ".join(NER_TYPES) + " | minutes |",
-                  "|---|---|---|---|---|" + "---|" * len(NER_TYPES) + "---|"]
-        for seed, r in ner["runs"].items():
-            types = " | ".join(f"{100 * r['test']['per_type'].get(t, {}).get('f1', 0):.1f}" for t in NER_TYPES)
-            lines.append(f"| {seed} | {100 * r['dev']['f1']:.1f} | {100 * r['test']['precision']:.1f} | "
-                         f"{100 * r['test']['recall']:.1f} | {100 * r['test']['f1']:.1f} | {types} | {r['minutes']} |")
-        s = ner["summary"]
-        types = " | ".join(fmt(s["test_f1_by_type"][t]) for t in NER_TYPES)
-        lines += [f"| **mean ± std** | {fmt(s['dev_f1'])} | {fmt(s['test_precision'])} | {fmt(s['test_recall'])} | "
-                  f"**{fmt(s['test_f1'])}** | {types} | |", "",
-                  "Published anchors (ANERcorp test, full-size pretrained encoders): "
+        lines += _seed_table(
+            "## NER — ANERcorp (seqeval entity micro-F1, CoNLL mode)", result["ner"],
+            [("dev F1", lambda r: r["dev"]["f1"], "dev_f1"), ("test P", lambda r: r["test"]["precision"], "test_precision"),
+             ("test R", lambda r: r["test"]["recall"], "test_recall"), ("test F1", lambda r: r["test"]["f1"], "test_f1")],
+            NER_TYPES, "per_type", "test_f1_by_type", bold="test_f1")
+        lines += ["Published anchors (ANERcorp test, full-size pretrained encoders): "
                   + ", ".join(f"{k} {v}" for k, v in ANCHORS_NER.items()) + ".", ""]
     if "stance" in result:
-        st = result["stance"]
-        lines += ["## Stance — ANS (macro-F1 over agree/disagree/other)", "",
-                  f"Fine-tuning: {st['settings']}", "",
-                  "| seed | dev macro-F1 | test accuracy | test macro-F1 | " + " | ".join(STANCE_CLASSES) + " | minutes |",
-                  "|---|---|---|---|" + "---|" * len(STANCE_CLASSES) + "---|"]
-        for seed, r in st["runs"].items():
-            classes = " | ".join(f"{100 * r['test']['per_class'].get(c, {}).get('f1', 0):.1f}" for c in STANCE_CLASSES)
-            lines.append(f"| {seed} | {100 * r['dev']['macro_f1']:.1f} | {100 * r['test']['accuracy']:.1f} | "
-                         f"{100 * r['test']['macro_f1']:.1f} | {classes} | {r['minutes']} |")
-        s = st["summary"]
-        classes = " | ".join(fmt(s["test_f1_by_class"][c]) for c in STANCE_CLASSES)
-        lines += [f"| **mean ± std** | {fmt(s['dev_macro_f1'])} | {fmt(s['test_accuracy'])} | "
-                  f"**{fmt(s['test_macro_f1'])}** | {classes} | |", "",
-                  "Published anchor (ANS test macro-F1, pretrained BERT): 76.7.", ""]
+        lines += _seed_table(
+            "## Stance — ANS (macro-F1 over agree/disagree/other)", result["stance"],
+            [("dev macro-F1", lambda r: r["dev"]["macro_f1"], "dev_macro_f1"),
+             ("test accuracy", lambda r: r["test"]["accuracy"], "test_accuracy"),
+             ("test macro-F1", lambda r: r["test"]["macro_f1"], "test_macro_f1")],
+            STANCE_CLASSES, "per_class", "test_f1_by_class", bold="test_macro_f1")
+        lines += ["Published anchor (ANS test macro-F1, pretrained BERT): 76.7.", ""]
     if result.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in result["notes"]] + [""]
     if result.get("bundle"):
@@ -381,7 +384,7 @@ def write_card(dst: Path, task: str, result: dict, seed: int, extra: list[str]) 
                 "The pair is (claim, sentence), trained on news headline paraphrases and contradictions (ANS); "
                 "tweets (Mawqif-style targets) or claim–article pairs (Baly) are out of domain."]
     labels = json.loads((dst / "kashif.json").read_text(encoding="utf-8"))["labels"]
-    lines = [f"---\nlicense: mit\nbase_model: intfloat/multilingual-e5-small\nlanguage: ar\n---", f"# {title}", "",
+    lines = ["---\nlicense: mit\nbase_model: intfloat/multilingual-e5-small\nlanguage: ar\n---", f"# {title}", "",
              "The default model that `kashif serve`, `score`, `entities`, `stance` and `evaluate` load when no model is "
              "named, built offline by `make bundled-model` (`bench/recipes/bundled_model.py`).", "",
              "## Source model and licence", "",
@@ -420,7 +423,7 @@ def write_card(dst: Path, task: str, result: dict, seed: int, extra: list[str]) 
              "- Long inputs are split into sentences and sliding windows by the Predictor; the model itself saw ≤ 128 pieces.", "",
              "## Loading", "",
              "```python\nfrom transformers import pipeline\n"
-             + (f"pipeline('token-classification', model='model/bundled/ner', aggregation_strategy='first')"
+             + ("pipeline('token-classification', model='model/bundled/ner', aggregation_strategy='first')"
                 if task == "ner" else "pipeline('text-classification', model='model/bundled/stance')({'text': claim, 'text_pair': sentence})")
              + "\n```", "",
              "Kashif's Predictor also applies the normalisation in `kashif.json`, keeps offsets into your text and windows long sentences.", ""]
