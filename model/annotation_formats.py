@@ -347,11 +347,32 @@ def read_annotations(path: str | Path, fmt: str) -> AnnotationImport:
     return reader(path)
 
 
+_SNIFF_LIMIT = 16 << 20  # characters read at most to find the end of the first task
+
+
 def looks_like_label_studio(path: str | Path) -> bool:
-    """A .json file whose content is a JSON list of objects with 'data' (a Label Studio export)."""
+    """A .json file whose content is a JSON list whose first item is an object
+    with 'data' (a Label Studio export). The first task is parsed whole:
+    Label Studio writes 'data' after 'annotations' and 'predictions', so in an
+    annotated export it can lie many kilobytes in."""
     p = Path(path)
     if p.suffix.lower() != ".json" or not p.is_file():
         return False
+    decoder = json.JSONDecoder()
+    buf, size = "", 1 << 16
     with p.open(encoding="utf-8-sig", errors="replace") as handle:
-        head = handle.read(4096).lstrip()
-    return head.startswith("[") and '"data"' in head
+        while True:
+            chunk = handle.read(size)
+            buf += chunk
+            head = buf.lstrip()
+            if head and not head.startswith("["):
+                return False
+            body = head[1:].lstrip()
+            try:
+                first, _ = decoder.raw_decode(body)
+            except json.JSONDecodeError:
+                if not chunk or len(buf) >= _SNIFF_LIMIT:
+                    return False
+                size = len(buf)  # read as much again: a few passes even for a long first task
+                continue
+            return isinstance(first, dict) and "data" in first

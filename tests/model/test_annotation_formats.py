@@ -13,6 +13,7 @@ from kashif.model.annotation_formats import (
     conll_document,
     label_studio_config,
     label_studio_task,
+    looks_like_label_studio,
     prodigy_task,
     read_label_studio,
     tag_sentences,
@@ -114,6 +115,39 @@ def test_label_studio_import_prefers_annotations_and_counts_skipped(tmp_path):
     data = read_ner(tmp_path / "export.json")  # a .json list of tasks is recognised
     assert data.skipped == imported.skipped
     assert data.dataset["tags"][0] == ["O", "B-PERS", "I-PERS", "O", "O"]
+
+
+LS_EXPORT = Path(__file__).parent / "fixtures" / "label_studio" / "export-ls-1.23.2.json"
+
+
+def test_a_real_label_studio_export_reads_back():
+    # Made by Label Studio 1.23.2 (docs/label_studio_screenshot.py --export, then annotations through its API):
+    # our tasks.json for six seed paragraphs imported with predictions; task 1 annotated twice (the later one
+    # relabels المكسيك as ORG), task 2 skipped, task 3 a ground-truth correction, tasks 4-6 untouched.
+    # Its JSON export lists predictions by id only, so untouched tasks have nothing to read: "unlabeled".
+    imported = read_label_studio(LS_EXPORT)
+    assert [d.where.split(": ", 1)[1] for d in imported.docs] == ["task 0 (id 1)", "task 2 (id 3)"]
+    assert [(s.label, imported.docs[0].text[s.start:s.end]) for s in imported.docs[0].spans] == [
+        ("ORG", "المكسيك"), ("PERS", "دونالد ترمب"), ("LOC", "المكسيك")]
+    assert [(s.label, imported.docs[1].text[s.start:s.end]) for s in imported.docs[1].spans] == [
+        ("MISC", "منصة"), ("ORG", "إكس"), ("LOC", "الولايات المتحدة")]
+    assert dict(imported.skipped) == {"cancelled": 1, "unlabeled": 3}
+    assert read_ner(LS_EXPORT).skipped == imported.skipped  # recognised without --format
+
+
+def test_an_export_whose_first_task_is_long_is_still_recognised(tmp_path):
+    # Label Studio writes "data" after "annotations" (each with a copy of its prediction): with a few
+    # annotators or many entities the first task's text starts well past the first kilobytes.
+    tasks = json.loads(LS_EXPORT.read_text(encoding="utf-8"))
+    tasks[0]["annotations"] = tasks[0]["annotations"] * 4
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(tasks, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    assert path.read_text(encoding="utf-8").find('"data"') > 8192
+    assert looks_like_label_studio(path)
+    assert read_ner(path).skipped == {"cancelled": 1, "unlabeled": 3}
+    for other in ('[{"text": "نص", "spans": []}]', "[]", '{"data": {}}', "[1, 2]", '[{"data": '):
+        path.write_text(other, encoding="utf-8")
+        assert not looks_like_label_studio(path), other
 
 
 @pytest.mark.parametrize(
