@@ -21,6 +21,7 @@ from kashif.model.annotation_formats import (
 from kashif.model.answer_formats import answer_entities, filter_entities
 from kashif.model.types import Entity
 from kashif.training.data import DataError, load_ner, read_ner
+from tests.support import FIXTURES
 
 TEXT = "زار محمد علي القاهرة. ثم التقى د. سارة خليل في بيروت"
 #       0   4    9   13     20 22 25   31 34   39   44 47
@@ -117,7 +118,7 @@ def test_label_studio_import_prefers_annotations_and_counts_skipped(tmp_path):
     assert data.dataset["tags"][0] == ["O", "B-PERS", "I-PERS", "O", "O"]
 
 
-LS_EXPORT = Path(__file__).parent / "fixtures" / "label_studio" / "export-ls-1.23.2.json"
+LS_EXPORT = FIXTURES / "label_studio" / "export-ls-1.23.2.json"
 
 
 def test_a_real_label_studio_export_reads_back():
