@@ -189,6 +189,20 @@ def test_unknown_input_extension_and_missing_model(tmp_path, capsys):
     assert code == 2 and "no such model directory" in err and len(err.strip().splitlines()) == 1
 
 
+def test_unreadable_text_inputs_are_one_line_and_exit_2(score, tmp_path):
+    latin = tmp_path / "latin.jsonl"
+    first = '{"text": "نص"}\n'.encode()
+    latin.write_bytes(first + '{"text": "نص"}\n'.encode("cp1256"))
+    code, err = score(latin, "--output", tmp_path / "o.jsonl")
+    assert code == 2
+    byte = len(first) + len('{"text": "')
+    assert err.strip() == f"kashif score: error: {latin}: not UTF-8 text (invalid continuation byte at byte {byte})"
+    damaged = tmp_path / "damaged.txt.gz"
+    damaged.write_bytes(b"not gzip at all")
+    code, err = score(damaged, "--output", tmp_path / "o.jsonl")
+    assert code == 2 and f"{damaged}: damaged gzip file:" in err and len(err.strip().splitlines()) == 1
+
+
 def test_empty_input_gives_empty_output(score, tmp_path):
     src = tmp_path / "empty.jsonl"
     src.write_text("\n  \n")
