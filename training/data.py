@@ -146,7 +146,7 @@ def _read_annotation_file(path: Path, kind: str, tag_map: dict[str, str], skippe
 
 
 def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    with _open_text(path) as f:
+    with _text_file(path) as f:
         for lineno, line in enumerate(f, 1):
             yield lineno, line.rstrip("\r\n")
 
@@ -268,7 +268,7 @@ def _find_column(header: list[str], names: Iterable[str]) -> str | None:
 def _read_ner_csv(path: Path, tag_map: dict[str, str]) -> Iterator[_Sentence]:
     """One token per row (CAraNER layout): sentence id, word, tag columns; rows of
     a sentence are consecutive."""
-    with _open_text(path) as f:
+    with _text_file(path) as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
         sent_col = _find_column(header, _CSV_SENTENCE)
@@ -419,7 +419,7 @@ def _read_stance_records(
 
 
 def _read_stance_csv(path: Path, columns: StanceColumns, delimiter: str) -> Iterator[tuple[str, str, str | None, str]]:
-    with _open_text(path) as f:
+    with _text_file(path) as f:
         reader = csv.DictReader(f, delimiter=delimiter)
         header = [h for h in (reader.fieldnames or [])]
         cols = _resolve_stance_columns(header, columns, f"{path}:1")
@@ -495,7 +495,7 @@ def stance_labels(dataset: Dataset) -> list[str]:
 
 
 @contextmanager
-def _open_text(path: Path) -> Iterator[TextIO]:
+def _text_file(path: Path) -> Iterator[TextIO]:
     """`model.inputs.open_text`, with text that is not UTF-8 (anywhere in the file) a DataError."""
     try:
         with open_text(path, newline="") as f:
