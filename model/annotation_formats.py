@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 from xml.sax.saxutils import quoteattr
 
+from kashif.model.inputs import TextDecodeError, open_text, read_text
 from kashif.model.text import Span, sentence_words
 
 # Label Studio: the names the labeling config and every region agree on.
@@ -197,9 +198,9 @@ def conll_document(text: str, entities: Sequence[EntityLike]) -> str:
 
 def _load_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
-    except UnicodeDecodeError as err:
-        raise AnnotationError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+        return json.loads(read_text(path))
+    except TextDecodeError as err:
+        raise AnnotationError(str(err)) from None
     except json.JSONDecodeError as err:
         raise AnnotationError(f"{path}: invalid JSON: {err.msg} (line {err.lineno})") from None
 
@@ -288,7 +289,7 @@ def read_label_studio(path: str | Path) -> AnnotationImport:
 
 def _jsonl_records(path: Path) -> Iterator[tuple[str, Any]]:
     try:
-        with path.open(encoding="utf-8-sig") as handle:
+        with open_text(path) as handle:
             for lineno, line in enumerate(handle, 1):
                 if not line.strip():
                     continue
@@ -297,8 +298,8 @@ def _jsonl_records(path: Path) -> Iterator[tuple[str, Any]]:
                     yield where, json.loads(line)
                 except json.JSONDecodeError as err:
                     raise AnnotationError(f"{where}: invalid JSON: {err.msg}") from None
-    except UnicodeDecodeError as err:
-        raise AnnotationError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except TextDecodeError as err:
+        raise AnnotationError(str(err)) from None
 
 
 def read_prodigy(path: str | Path) -> AnnotationImport:

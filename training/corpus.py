@@ -8,14 +8,13 @@ paragraph is already pre-tokenized the way the inference side sees text:
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
-import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kashif.model.inputs import TextDecodeError, format_from_name, open_text, strip_bidi_marks
 from kashif.model.text import Normalization, normalize_word, split_sentences, split_words
 
 FORMATS = ("text", "jsonl", "conll")
@@ -44,20 +43,9 @@ def sentence_key(text: str, normalization: Normalization) -> int:
 
 
 def detect_format(path: str | Path) -> str:
-    name = Path(path).name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
-    if name.endswith((".jsonl", ".json", ".ndjson")):
-        return "jsonl"
-    if name.endswith((".conll", ".bio")):
-        return "conll"
-    return "text"
-
-
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", errors="strict")
-    return open(path, encoding="utf-8-sig", errors="strict")
+    """jsonl or conll when the name says so (`.gz` looked through); any other file is plain text."""
+    by_name = format_from_name(path)
+    return by_name if by_name in ("jsonl", "conll") else "text"
 
 
 @dataclass
@@ -90,7 +78,7 @@ def iter_records(source: CorpusSource) -> Iterator[tuple[str, str | None]]:
     if not source.path.is_file():
         raise CorpusError(f"{source.path}: corpus file not found")
     try:
-        with _open_text(source.path) as handle:
+        with open_text(source.path) as handle:
             if fmt == "jsonl":
                 for lineno, line in enumerate(handle, 1):
                     if not line.strip():
@@ -109,7 +97,7 @@ def iter_records(source: CorpusSource) -> Iterator[tuple[str, str | None]]:
             elif fmt == "conll":
                 words: list[str] = []
                 for line in handle:
-                    line = line.strip().replace("\u200e", "")
+                    line = strip_bidi_marks(line).strip()
                     if not line or line.startswith("-DOCSTART-"):
                         if words:
                             yield " ".join(words), None
@@ -129,8 +117,8 @@ def iter_records(source: CorpusSource) -> Iterator[tuple[str, str | None]]:
                         lines = []
                 if lines:
                     yield "\n".join(lines), None
-    except UnicodeDecodeError as err:
-        raise CorpusError(f"{source.path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except TextDecodeError as err:
+        raise CorpusError(str(err)) from None
     except (OSError, EOFError) as err:
         raise CorpusError(f"{source.path}: cannot read: {err}") from None
 
@@ -151,20 +139,23 @@ def load_exclusions(
         if not path.is_file():
             raise CorpusError(f"{path}: exclusion file not found")
         suffix = path.suffix.lower()
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            if suffix in (".csv", ".tsv"):
-                reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
-                present = [c for c in columns if c in (reader.fieldnames or [])]
-                if not present:
-                    raise CorpusError(f"{path}: none of the columns {', '.join(columns)} in the header")
-                for row in reader:
-                    for column in present:
-                        if row.get(column):
-                            keys.add(sentence_key(row[column], normalization))
-            else:
-                for line in handle:
-                    if line.strip():
-                        keys.add(sentence_key(line, normalization))
+        try:
+            with open_text(path, newline="") as handle:
+                if suffix in (".csv", ".tsv"):
+                    reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
+                    present = [c for c in columns if c in (reader.fieldnames or [])]
+                    if not present:
+                        raise CorpusError(f"{path}: none of the columns {', '.join(columns)} in the header")
+                    for row in reader:
+                        for column in present:
+                            if row.get(column):
+                                keys.add(sentence_key(row[column], normalization))
+                else:
+                    for line in handle:
+                        if line.strip():
+                            keys.add(sentence_key(line, normalization))
+        except TextDecodeError as err:
+            raise CorpusError(str(err)) from None
     return keys
 
 

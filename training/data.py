@@ -13,19 +13,17 @@ import json
 import random
 import re
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Sequence, TextIO
 
 from datasets import Dataset, DatasetDict, load_from_disk
 
 from kashif.model.annotation_formats import IMPORT_FORMATS, AnnotationError, looks_like_label_studio, read_annotations, tag_sentences
 from kashif.model.errors import first_line
+from kashif.model.inputs import TextDecodeError, format_from_name, open_text, read_text, strip_bidi_marks
 from kashif.training.tagmaps import apply_tag_map
-
-# Directional marks and BOMs that corpora leave inside tokens (NewsFANE prefixes
-# almost every token with U+200E); they are never part of a word.
-_MARKS_RE = re.compile("[\ufeff\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c]")
 
 NER_FORMATS = ("conll", "jsonl", "csv", "disk", *IMPORT_FORMATS)  # IMPORT_FORMATS: label-studio, prodigy
 STANCE_FORMATS = ("csv", "tsv", "jsonl", "disk", "baly")
@@ -36,7 +34,9 @@ class DataError(ValueError):
 
 
 def _strip_marks(text: str) -> str:
-    return _MARKS_RE.sub("", text)
+    """Directional marks and BOMs that corpora leave inside tokens (NewsFANE
+    prefixes almost every token with U+200E); they are never part of a word."""
+    return strip_bidi_marks(text, bom=True)
 
 
 def _is_mark_only(raw_token: str, tag: str) -> bool:
@@ -146,12 +146,9 @@ def _read_annotation_file(path: Path, kind: str, tag_map: dict[str, str], skippe
 
 
 def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            for lineno, line in enumerate(f, 1):
-                yield lineno, line.rstrip("\r\n")
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
+    with _text_file(path) as f:
+        for lineno, line in enumerate(f, 1):
+            yield lineno, line.rstrip("\r\n")
 
 
 def _read_conll(path: Path, tag_map: dict[str, str]) -> Iterator[_Sentence]:
@@ -271,7 +268,7 @@ def _find_column(header: list[str], names: Iterable[str]) -> str | None:
 def _read_ner_csv(path: Path, tag_map: dict[str, str]) -> Iterator[_Sentence]:
     """One token per row (CAraNER layout): sentence id, word, tag columns; rows of
     a sentence are consecutive."""
-    with _open_text(path) as f:
+    with _text_file(path) as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
         sent_col = _find_column(header, _CSV_SENTENCE)
@@ -422,7 +419,7 @@ def _read_stance_records(
 
 
 def _read_stance_csv(path: Path, columns: StanceColumns, delimiter: str) -> Iterator[tuple[str, str, str | None, str]]:
-    with _open_text(path) as f:
+    with _text_file(path) as f:
         reader = csv.DictReader(f, delimiter=delimiter)
         header = [h for h in (reader.fieldnames or [])]
         cols = _resolve_stance_columns(header, columns, f"{path}:1")
@@ -450,7 +447,9 @@ def _read_baly(spec: str) -> Iterator[tuple[str, str, str | None, str]]:
         files = [f for f in files if (f.stem in wanted) != exclude]
     for path in files:
         try:
-            obj = json.loads(path.read_text(encoding="utf-8-sig"))
+            obj = json.loads(read_text(path))
+        except TextDecodeError as err:
+            raise DataError(str(err)) from err
         except json.JSONDecodeError as err:
             raise DataError(f"{path}: invalid JSON: {err.msg} (line {err.lineno})") from err
         claim = (obj.get("claim") or "").strip()
@@ -495,14 +494,14 @@ def stance_labels(dataset: Dataset) -> list[str]:
 # ------------------------------------------------------------------------ shared
 
 
-def _open_text(path: Path):
+@contextmanager
+def _text_file(path: Path) -> Iterator[TextIO]:
+    """`model.inputs.open_text`, with text that is not UTF-8 (anywhere in the file) a DataError."""
     try:
-        f = path.open(encoding="utf-8-sig", newline="")
-        f.read(1 << 16)  # fail early on non-UTF-8 input
-        f.seek(0)
-        return f
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
+        with open_text(path, newline="") as f:
+            yield f
+    except TextDecodeError as err:
+        raise DataError(str(err)) from err
 
 
 def _detect_format(path: str | Path, fmt: str, allowed: Sequence[str]) -> str:
@@ -524,15 +523,12 @@ def _detect_format(path: str | Path, fmt: str, allowed: Sequence[str]) -> str:
         if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", spec) and "/" in spec:
             return "disk"  # a hub dataset name; _open_dataset tries it
         raise DataError(f"{p}: no such file or directory")
-    suffix = p.suffix.lower()
     if "label-studio" in allowed and looks_like_label_studio(p):
         return "label-studio"
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        return "jsonl"
-    if suffix == ".csv":
-        return "csv"
-    if suffix in (".tsv", ".tab"):
-        return "tsv" if "tsv" in allowed else "conll"
+    by_name = format_from_name(p)
+    if by_name in ("jsonl", "csv") or (by_name == "tsv" and "tsv" in allowed):
+        return by_name
+    # NER reads any other name (a .tsv too) as CoNLL; stance reads it as CSV.
     return "conll" if "conll" in allowed else "csv"
 
 

@@ -17,16 +17,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from kashif.serve.batch.errors import EngineError, UsageError
 from kashif.serve.batch.readers import FORMATS, InputError, Row, count_rows, detect_format, is_remote, iter_chunks
-from kashif.serve.batch.rows import TASKS, EngineError, FieldSpec, ModelSpec, Outcome, entity_counts, finalize, score_rows
+from kashif.serve.batch.rows import TASKS, FieldSpec, ModelSpec, Outcome, entity_counts, finalize, score_rows
 from kashif.serve.batch.exports import ANNOTATION_FORMATS, OUTPUT_FORMATS, ExportSpec, entity_types, format_from_path, label_config_path, model_version, needs_text, output_writer
 from kashif.serve.batch.shards import ResumeConflict, ShardStore
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class UsageError(Exception):
-    """Bad options or inputs: one line on stderr, exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -281,7 +278,7 @@ def _score_into(store: ShardStore, job: Job, args: argparse.Namespace, resumed: 
         if args.engine == "ray":
             from kashif.serve.batch.ray_engine import ray_outcomes
 
-            outcomes = ray_outcomes(job, skip=resumed, chunk_size=args.chunk_size, concurrency=args.ray_concurrency, num_cpus=args.num_cpus, num_gpus=args.num_gpus)
+            outcomes = ray_outcomes(job.inputs, job.formats, job.fields, job.models, skip=resumed, chunk_size=args.chunk_size, concurrency=args.ray_concurrency, num_cpus=args.num_cpus, num_gpus=args.num_gpus)
         else:
             outcomes = local_outcomes(job, resumed, args.chunk_size, args.workers, args.threads)
         with tqdm(total=total, initial=resumed, unit="doc", disable=args.quiet, file=sys.stderr, dynamic_ncols=True, smoothing=0.1) as bar:

@@ -17,13 +17,11 @@ import json
 import logging
 import math
 import os
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator, Sequence
 
-from kashif.serve.batch.readers import parse_json_line
-from kashif.serve.batch.rows import EngineError, FieldSpec, ModelSpec, Outcome, score_rows
-
-if TYPE_CHECKING:
-    from kashif.serve.batch.job import Job
+from kashif.serve.batch.errors import EngineError, UsageError
+from kashif.serve.batch.readers import csv_options, load_dataset_dir, parse_json_line
+from kashif.serve.batch.rows import FieldSpec, ModelSpec, Outcome, score_rows
 
 
 class RayScorer:
@@ -73,18 +71,14 @@ def _read(ray, paths: list[str], fmt: str, fields: FieldSpec):
         # engine's own parser, so a bad line is a row error, not a failed read.
         return ray.data.read_text(paths, drop_empty_lines=True)
     if fmt in ("csv", "tsv"):
-        from kashif.serve.batch.readers import _csv_string_columns
-
-        read, parse, convert = _csv_string_columns(paths[0], "," if fmt == "csv" else "\t", fields.columns())
+        read, parse, convert = csv_options("," if fmt == "csv" else "\t", fields.columns())
         return ray.data.read_csv(paths, read_options=read, parse_options=parse, convert_options=convert)
     if fmt == "parquet":
         return ray.data.read_parquet(paths)
     if fmt == "datasets":
-        from kashif.serve.batch.readers import _load_dataset_dir
-
         if len(paths) != 1:
             raise ValueError("the Ray engine reads one datasets directory at a time")
-        return ray.data.from_huggingface(_load_dataset_dir(paths[0]))
+        return ray.data.from_huggingface(load_dataset_dir(paths[0]))
     raise ValueError(f"the Ray engine cannot read {fmt}")
 
 
@@ -101,32 +95,39 @@ def _init_ray(ray, concurrency: int, num_cpus: float) -> bool:
     return True
 
 
-def ray_outcomes(job: "Job", skip: int, chunk_size: int, concurrency: int, num_cpus: float, num_gpus: float) -> Iterator[list[Outcome]]:
-    """Outcomes of every row after the first `skip`, `chunk_size` rows at a time,
-    in input order. Skipped rows are recomputed by Ray (it has no row offset)
-    but never written twice."""
+def ray_outcomes(
+    inputs: Sequence[str],
+    formats: Sequence[str],
+    fields: FieldSpec,
+    models: ModelSpec,
+    *,
+    skip: int,
+    chunk_size: int,
+    concurrency: int,
+    num_cpus: float,
+    num_gpus: float,
+) -> Iterator[list[Outcome]]:
+    """Outcomes of every row of `inputs` (one format each) after the first
+    `skip`, `chunk_size` rows at a time, in input order. Skipped rows are
+    recomputed by Ray (it has no row offset) but never written twice."""
     try:
         import ray
     except ImportError:
-        from kashif.serve.batch.job import UsageError
-
         raise UsageError("--engine ray needs Ray: pip install 'kashif[ray]'") from None
-    formats = set(job.formats)
-    if len(formats) != 1:
-        from kashif.serve.batch.job import UsageError
-
-        raise UsageError(f"--engine ray reads inputs of one format at a time, not {', '.join(sorted(formats))}")
-    fmt = formats.pop()
+    distinct = sorted(set(formats))
+    if len(distinct) != 1:
+        raise UsageError(f"--engine ray reads inputs of one format at a time, not {', '.join(distinct)}")
+    fmt = distinct[0]
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # our own progress bar and summary say enough
     started = _init_ray(ray, concurrency, num_cpus)
     try:
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False
-        paths = [os.path.abspath(p) if "://" not in p else p for p in job.inputs]
-        ds = _read(ray, paths, fmt, job.fields).map_batches(
+        paths = [os.path.abspath(p) if "://" not in p else p for p in inputs]
+        ds = _read(ray, paths, fmt, fields).map_batches(
             RayScorer,
-            fn_constructor_kwargs={"models": job.models, "fields": job.fields, "fmt": fmt, "threads": max(1, int(num_cpus))},
+            fn_constructor_kwargs={"models": models, "fields": fields, "fmt": fmt, "threads": max(1, int(num_cpus))},
             batch_size=chunk_size,
             batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=concurrency),

@@ -8,23 +8,21 @@ Blank (whitespace-only) lines of JSONL and plain text are not rows.
 from __future__ import annotations
 
 import gzip
-import io
 import itertools
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from kashif.model.errors import first_line
+from kashif.model.inputs import TextDecodeError, format_from_name, is_gzip, open_bytes, open_text
+
+if TYPE_CHECKING:
+    import pyarrow.csv as pacsv
+    from datasets import Dataset
 
 FORMATS = ("jsonl", "csv", "tsv", "parquet", "txt", "datasets")
-_EXTENSIONS = {
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
-    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv",
-    ".parquet": "parquet", ".pq": "parquet",
-    ".txt": "txt", ".text": "txt",
-}
 _CSV_BLOCK_BYTES = 1 << 20
 
 
@@ -47,11 +45,16 @@ def is_remote(path: str | os.PathLike) -> bool:
     return "://" in str(path)
 
 
+def _named_format(path: str | os.PathLike) -> str | None:
+    fmt = format_from_name(path)
+    return fmt if fmt in FORMATS else None
+
+
 def detect_format(path: str | os.PathLike) -> str:
     """The format of an input, from its name (a `.gz` suffix is looked through)
     or, for a directory, from the files `datasets.save_to_disk` writes."""
     if is_remote(path):
-        fmt = _EXTENSIONS.get(Path(str(path).lower().removesuffix(".gz")).suffix)
+        fmt = _named_format(path)
         if fmt is None:
             raise InputError(f"{path}: unknown input format; use a name ending in .jsonl, .csv, .tsv, .parquet or .txt (optionally .gz)")
         return fmt
@@ -65,13 +68,10 @@ def detect_format(path: str | os.PathLike) -> str:
         raise InputError(f"{p}: a directory, but not one written by datasets.save_to_disk")
     if not p.exists():
         raise InputError(f"{p}: no such file")
-    name = p.name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
-    fmt = _EXTENSIONS.get(Path(name).suffix)
+    fmt = _named_format(p)
     if fmt is None:
         raise InputError(f"{p}: unknown input format; use a name ending in .jsonl, .csv, .tsv, .parquet or .txt (optionally .gz), or a datasets directory")
-    if fmt == "parquet" and p.name.lower().endswith(".gz"):
+    if fmt == "parquet" and is_gzip(p):
         raise InputError(f"{p}: gzip-compressed Parquet is not supported (Parquet compresses its own columns)")
     return fmt
 
@@ -87,31 +87,22 @@ def parse_json_line(line: str) -> Row:
     return value
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8", newline="\n")
-    return open(path, encoding="utf-8", newline="\n")
-
-
-def _decoded(handle: io.TextIOBase, path: Path) -> Iterator[str]:
-    try:
-        yield from handle
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start} of a block)") from None
-    except (EOFError, gzip.BadGzipFile) as err:
-        raise InputError(f"{path}: damaged gzip file: {err}") from None
-
-
 def _lines(path: Path, unicode_breaks: bool = False) -> Iterator[str]:
     """Lines that are not blank, without their line ending. JSONL lines end
     only at \\n (JSON strings may hold U+2028); plain text also breaks at the
-    other Unicode line boundaries, as `str.splitlines` and Ray's text reader do."""
-    with _open_text(path) as handle:
-        for line in _decoded(handle, path):
-            parts = line.splitlines() if unicode_breaks else [line.rstrip("\r\n")]
-            for part in parts:
-                if part.strip():
-                    yield part
+    other Unicode line boundaries, as `str.splitlines` and Ray's text reader do.
+    A BOM is kept, as Ray's text reader keeps it, so both engines see the same rows."""
+    try:
+        with open_text(path, newline="\n", keep_bom=True) as handle:
+            for line in handle:
+                parts = line.splitlines() if unicode_breaks else [line.rstrip("\r\n")]
+                for part in parts:
+                    if part.strip():
+                        yield part
+    except TextDecodeError as err:
+        raise InputError(str(err)) from None
+    except (EOFError, gzip.BadGzipFile) as err:
+        raise InputError(f"{path}: damaged gzip file: {err}") from None
 
 
 def _chunked(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
@@ -125,8 +116,10 @@ def _chunked(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
         yield chunk
 
 
-def _csv_string_columns(path: Path, delimiter: str, columns: Sequence[str]):
-    """CSV cells are read as strings, so a column never changes type mid-file."""
+def csv_options(delimiter: str, columns: Sequence[str]) -> tuple[pacsv.ReadOptions, pacsv.ParseOptions, pacsv.ConvertOptions]:
+    """pyarrow's (read, parse, convert) options for CSV (`,`) or TSV (tab), the
+    same for both engines. `columns` are read as strings, so a column never
+    changes type mid-file."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -140,7 +133,7 @@ def _csv_rows(path: Path, delimiter: str, columns: Sequence[str]) -> Iterator[Ro
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    read, parse, convert = _csv_string_columns(path, delimiter, columns)
+    read, parse, convert = csv_options(delimiter, columns)
     try:
         reader = pacsv.open_csv(pa.input_stream(str(path), compression="detect"), read_options=read, parse_options=parse, convert_options=convert)
         for batch in reader:
@@ -161,7 +154,8 @@ def _parquet_rows(path: Path, chunk_size: int) -> Iterator[Row]:
         yield from batch.to_pylist()
 
 
-def _load_dataset_dir(path: Path):
+def load_dataset_dir(path: str | os.PathLike) -> Dataset:
+    """The `datasets.Dataset` saved in a directory by `save_to_disk` (one split)."""
     from datasets import Dataset, load_from_disk
 
     try:
@@ -174,7 +168,7 @@ def _load_dataset_dir(path: Path):
 
 
 def _dataset_rows(path: Path, chunk_size: int) -> Iterator[Row]:
-    ds = _load_dataset_dir(path)  # memory-mapped Arrow: iterating does not load it all
+    ds = load_dataset_dir(path)  # memory-mapped Arrow: iterating does not load it all
     for batch in ds.iter(batch_size=chunk_size):
         keys = list(batch)
         for i in range(len(batch[keys[0]]) if keys else 0):
@@ -230,11 +224,10 @@ def count_rows(path: str | os.PathLike, fmt: str) -> int | None:
 
         return pq.ParquetFile(p).metadata.num_rows
     if fmt == "datasets":
-        return len(_load_dataset_dir(p))
+        return len(load_dataset_dir(p))
     if fmt in ("jsonl", "txt"):
-        opener = gzip.open if p.name.lower().endswith(".gz") else open
         count = 0
-        with opener(p, "rb") as handle:
+        with open_bytes(p) as handle:
             for line in handle:
                 if line.rstrip(b"\r\n"):
                     count += 1

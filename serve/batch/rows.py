@@ -16,10 +16,6 @@ TASKS = ("entities", "stance")
 _PREDICTOR_TASK = {"entities": "ner", "stance": "stance"}
 
 
-class EngineError(Exception):
-    """The scoring engine itself failed (not one row); the message is one line."""
-
-
 @dataclass(frozen=True)
 class FieldSpec:
     """Where a row's text, id and stance targets come from."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from kashif.serve.batch.job import main
+from kashif.serve.batch.readers import InputError, csv_options, load_dataset_dir
 from kashif.serve.batch.shards import ShardStore
 from tests.support.score_fixtures import SCORE_FIXTURES, read_jsonl, read_parquet, write_format
 
@@ -187,6 +188,36 @@ def test_unknown_input_extension_and_missing_model(tmp_path, capsys):
     code = main([str(SCORE_FIXTURES / "docs.jsonl"), "--output", str(tmp_path / "o.jsonl"), "-q", "--ner-model", str(tmp_path / "nope")])
     err = capsys.readouterr().err
     assert code == 2 and "no such model directory" in err and len(err.strip().splitlines()) == 1
+
+
+def test_unreadable_text_inputs_are_one_line_and_exit_2(score, tmp_path):
+    latin = tmp_path / "latin.jsonl"
+    first = '{"text": "نص"}\n'.encode()
+    latin.write_bytes(first + '{"text": "نص"}\n'.encode("cp1256"))
+    code, err = score(latin, "--output", tmp_path / "o.jsonl")
+    assert code == 2
+    byte = len(first) + len('{"text": "')
+    assert err.strip() == f"kashif score: error: {latin}: not UTF-8 text (invalid continuation byte at byte {byte})"
+    damaged = tmp_path / "damaged.txt.gz"
+    damaged.write_bytes(b"not gzip at all")
+    code, err = score(damaged, "--output", tmp_path / "o.jsonl")
+    assert code == 2 and f"{damaged}: damaged gzip file:" in err and len(err.strip().splitlines()) == 1
+
+
+def test_csv_options_read_the_named_columns_as_strings():
+    import pyarrow as pa
+
+    read, parse, convert = csv_options("\t", ["text", "id"])
+    assert parse.delimiter == "\t" and convert.column_types == {"text": pa.string(), "id": pa.string()}
+
+
+def test_load_dataset_dir_refuses_a_dataset_dict(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    DatasetDict({"train": Dataset.from_dict({"text": ["نص"]})}).save_to_disk(str(tmp_path / "dd"))
+    assert load_dataset_dir(tmp_path / "dd" / "train")["text"] == ["نص"]
+    with pytest.raises(InputError, match="a DatasetDict with splits train; pass one split's directory"):
+        load_dataset_dir(tmp_path / "dd")
 
 
 def test_empty_input_gives_empty_output(score, tmp_path):

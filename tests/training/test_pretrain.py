@@ -57,6 +57,17 @@ def test_corpus_plain_text_and_conll_formats():
     assert conll == ["زار محمد القاهرة .", "قال علي"]
 
 
+def test_conll_corpus_strips_every_bidi_mark(tmp_path):
+    """Not only U+200E: a word split by U+200F stays one word, and a line of marks ends the document."""
+    marked = tmp_path / "marked.conll"
+    marked.write_text(
+        "\u200eزار O\n\u2067مح\u200fمد\u2069 B-PERS\nالقاهرة\u061c B-LOC\n. O\n\u200f\u202b\nقال O\n\u2066علي\u2069 B-PERS\n",
+        encoding="utf-8",
+    )
+    docs = list(CorpusReader([parse_source(f"conll:{marked}")], Normalization(), min_words=1))
+    assert docs == ["زار محمد القاهرة .", "قال علي"]
+
+
 def test_corpus_normalizes_words_like_inference():
     norm = Normalization()
     path = PRETRAIN_FIXTURES / "corpus.txt"

@@ -81,6 +81,22 @@ def test_conll_not_utf8(tmp_path):
         load_ner(path)
 
 
+def test_ner_csv_not_utf8_past_the_start_is_a_data_error(tmp_path):
+    rows = "".join(f"{i},محمد,B-PERS\n" for i in range(5000))  # the bad byte lies past the early check
+    path = tmp_path / "late.csv"
+    path.write_bytes(("sentence_id,word,tag\n" + rows).encode() + "9999,علي,B-PERS\n".encode("cp1256"))
+    byte = len(("sentence_id,word,tag\n" + rows + "9999,").encode())
+    with pytest.raises(DataError, match=rf"late.csv: not UTF-8 text \(invalid continuation byte at byte {byte}\)"):
+        load_ner(path)
+
+
+def test_gzip_corpora_are_read_by_their_inner_name(tmp_path):
+    import gzip
+
+    (tmp_path / "train.jsonl.gz").write_bytes(gzip.compress('{"tokens": ["محمد"], "tags": ["B-PERS"]}\n'.encode()))
+    assert load_ner(tmp_path / "train.jsonl.gz")["tags"] == [["B-PERS"]]
+
+
 def test_unknown_tag_at_dev_time_names_line(tmp_path):
     path = write(tmp_path / "dev.txt", "محمد B-PERS\nفي O\n\nجوجل B-COMPANY\n")
     with pytest.raises(DataError, match=r"dev.txt:4: unknown tag 'B-COMPANY'"):
