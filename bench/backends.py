@@ -15,7 +15,7 @@ MAX_F1_DROP = 0.3  # points of F1, the issue's bound for a default
 
 
 def _size_mb(predictor, task: str, model_dir: str) -> float:
-    backend = predictor._backends[task]
+    backend = predictor.backend(task)
     if backend.name == "onnx":
         path = Path(backend.path)
         return round(sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 2**20, 1)

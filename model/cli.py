@@ -3,49 +3,36 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+from typing import TYPE_CHECKING
 
 from kashif.model.answer_formats import ANSWER_FORMATS, answer_entities
-from kashif.model.backends import BACKENDS, PRECISION_CHOICES
-from kashif.model.decoding import SUBWORD_STRATEGIES
+from kashif.model.settings import add_arguments, from_args
+
+if TYPE_CHECKING:
+    from kashif.model.predictor import Predictor, PredictorConfig
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Model choice and inference settings, the same flags for every command."""
-    group = parser.add_argument_group("model")
-    group.add_argument("--model", default=os.environ.get("KASHIF_MODEL"), help="bundle directory holding ner/ and/or stance/ (default: the bundled model)")
-    group.add_argument("--ner-model", default=os.environ.get("KASHIF_NER_MODEL"), help="NER model: a directory or a hub id")
-    group.add_argument("--stance-model", default=os.environ.get("KASHIF_STANCE_MODEL"), help="stance model: a directory or a hub id")
-    group.add_argument("--device", default=os.environ.get("KASHIF_DEVICE", "cpu"), help="cpu, cuda or cuda:N")
-    group.add_argument("--backend", default=os.environ.get("KASHIF_BACKEND", "torch"), choices=BACKENDS)
-    group.add_argument("--precision", default=os.environ.get("KASHIF_PRECISION", "auto"), choices=PRECISION_CHOICES,
-                       help="auto: bf16 where the hardware has it (torch), else fp32")
-    group.add_argument("--batch-size", type=int, default=int(os.environ.get("KASHIF_BATCH_SIZE", 32)), help="sentences (or pairs) per batch")
-    group.add_argument("--max-batch-tokens", type=int, default=int(os.environ.get("KASHIF_MAX_BATCH_TOKENS", 8192)), help="padded tokens per batch")
-    group.add_argument("--threads", type=int, default=int(os.environ["KASHIF_THREADS"]) if os.environ.get("KASHIF_THREADS") else None, help="torch threads")
-    group.add_argument("--subword-strategy", default="first", choices=SUBWORD_STRATEGIES, help="how a word's label comes from its pieces")
+    """Model choice and inference settings, the same flags for every command (declared in model.predictor)."""
+    from kashif.model.predictor import ModelRefs, PredictorConfig
+
+    add_arguments(parser, ModelRefs)
+    add_arguments(parser, PredictorConfig)
 
 
-def predictor_config_from_args(args: argparse.Namespace):
+def predictor_config_from_args(args: argparse.Namespace) -> "PredictorConfig":
     from kashif.model.predictor import PredictorConfig
 
-    return PredictorConfig(
-        batch_size=args.batch_size,
-        max_batch_tokens=args.max_batch_tokens,
-        threads=args.threads,
-        device=args.device,
-        backend=args.backend,
-        precision=args.precision,
-        subword_strategy=args.subword_strategy,
-    )
+    return from_args(PredictorConfig, args)
 
 
-def predictor_from_args(args: argparse.Namespace, tasks: tuple[str, ...] = ("ner", "stance")):
+def predictor_from_args(args: argparse.Namespace, tasks: tuple[str, ...] = ("ner", "stance")) -> "Predictor":
     """Build the shared Predictor from parsed `add_model_arguments` flags."""
-    from kashif.model.predictor import Predictor
+    from kashif.model.predictor import ModelRefs, Predictor
 
-    return Predictor.from_refs(args.model, args.ner_model, args.stance_model, predictor_config_from_args(args), tasks=tasks)
+    refs = from_args(ModelRefs, args)
+    return Predictor.from_refs(refs.model, refs.ner_model, refs.stance_model, predictor_config_from_args(args), tasks=tasks)
 
 
 def fail(message: str, code: int = 2) -> int:

@@ -13,27 +13,45 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from kashif.model.backends import Backend, make_backend
-from kashif.model.decoding import bio_spans, pool_word_probs, softmax
+from kashif.model.backends import BACKENDS, PRECISION_CHOICES, Backend, make_backend
+from kashif.model.decoding import SUBWORD_STRATEGIES, bio_spans, pool_word_probs, softmax
 from kashif.model.encoding import encode_stance_pairs
 from kashif.model.identity import model_identity
 from kashif.model.loading import LoadedModel, load_model, resolve_model_refs
+from kashif.model.settings import from_env, setting
 from kashif.model.text import Span, normalize_word, sentence_words
 from kashif.model.types import Entity, StanceResult
-
 
 PIECE_CACHE_SIZE = 200_000  # words; the cache starts afresh when full
 
 
+MODEL = "model"  # the flags' group in --help
+
+
+@dataclass
+class ModelRefs:
+    """Which models to load (see `resolve_model_refs`); None everywhere → the bundled model."""
+
+    model: str | None = setting(None, "bundle directory holding ner/ and/or stance/; default: the bundled model", env="KASHIF_MODEL", group=MODEL)
+    ner_model: str | None = setting(None, "NER model: a directory or a hub id", env="KASHIF_NER_MODEL", group=MODEL)
+    stance_model: str | None = setting(None, "stance model: a directory or a hub id", env="KASHIF_STANCE_MODEL", group=MODEL)
+
+
 @dataclass
 class PredictorConfig:
-    batch_size: int = 32  # units (sentence windows or stance pairs) per batch
-    max_batch_tokens: int = 8192  # padded tokens per batch
-    threads: int | None = None  # torch intra-op threads; None keeps torch's default
-    device: str = "cpu"
-    backend: str = "torch"
-    precision: str = "auto"  # see model.backends.resolve_precision
-    subword_strategy: str = "first"
+    """How the predictor runs. Built in code with `from_env(PredictorConfig)` (what `Predictor` does when given no
+    config), it takes the same `KASHIF_*` variables as the flags."""
+
+    device: str = setting("cpu", "cpu, cuda or cuda:N", env="KASHIF_DEVICE", group=MODEL)
+    backend: str = setting("torch", "inference backend", env="KASHIF_BACKEND", choices=BACKENDS, group=MODEL)
+    precision: str = setting("auto", "auto: bf16 where the hardware has it (torch), else fp32", env="KASHIF_PRECISION",
+                             choices=PRECISION_CHOICES, group=MODEL)  # see model.backends.resolve_precision
+    batch_size: int = setting(32, "sentences (or pairs) per batch", env="KASHIF_BATCH_SIZE", group=MODEL)
+    max_batch_tokens: int = setting(8192, "padded tokens per batch", env="KASHIF_MAX_BATCH_TOKENS", group=MODEL)
+    # None keeps the runtime's own default; torch and ONNX Runtime both get this number
+    threads: int | None = setting(None, "torch and ONNX Runtime threads", env="KASHIF_THREADS", group=MODEL)
+    subword_strategy: str = setting("first", "how a word's label comes from its pieces", env="KASHIF_SUBWORD_STRATEGY",
+                                    choices=SUBWORD_STRATEGIES, group=MODEL)
     max_length: int | None = None  # cap below the model's own window, e.g. to test windowing
     window_overlap: int = 64  # pieces shared by consecutive windows of a long sentence
 
@@ -77,7 +95,7 @@ class Predictor:
     def __init__(self, ner: LoadedModel | None = None, stance: LoadedModel | None = None, config: PredictorConfig | None = None) -> None:
         if ner is None and stance is None:
             raise ValueError("a predictor needs at least one model")
-        self.config = config or PredictorConfig()
+        self.config = config or from_env(PredictorConfig)
         if self.config.threads:
             import torch
 
@@ -100,7 +118,7 @@ class Predictor:
         config: PredictorConfig | None = None,
         tasks: Iterable[str] = ("ner", "stance"),
     ) -> "Predictor":
-        config = config or PredictorConfig()
+        config = config or from_env(PredictorConfig)
         refs = resolve_model_refs(model, ner_model, stance_model)
         loaded = {task: load_model(ref, task=task, device=config.device) for task, ref in refs.items() if task in tasks}
         if not loaded:
@@ -129,12 +147,18 @@ class Predictor:
                     "labels": loaded.labels,
                     "max_length": self._max_length(loaded),
                     "backend": self.config.backend,
-                    "precision": self._backends[task].precision,
+                    "precision": self.backend(task).precision,
                     "device": self.config.device,
                     "normalization": loaded.metadata.normalization.to_dict(),
                     "metrics": loaded.metadata.metrics,
                 }
         return out
+
+    def backend(self, task: str) -> Backend:
+        """What runs `task` ("ner" or "stance"): its name, precision and, per kind, its model or ONNX file."""
+        if task not in self._backends:
+            raise ValueError(f"no {task} model is loaded")
+        return self._backends[task]
 
     def _max_length(self, loaded: LoadedModel) -> int:
         limit = loaded.metadata.max_length

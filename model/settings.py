@@ -30,7 +30,8 @@ class Setting:
 
     help: str
     env: str | None = None  # environment variable that overrides the default
-    flag: str | None = None  # default: --field-name with dashes
+    flag: str | None = None  # default: --field-name with dashes; "--no-name" on a bool field: a flag that sets False
+    has_flag: bool = True  # False: set by the environment and in code only (from_args reads its variable)
     parse: Callable[[str], Any] | None = None  # text (flag or env) → value; default: from the field's type
     choices: Sequence[str] | None = None
     group: str | None = None  # argparse group title
@@ -114,6 +115,19 @@ def _default_of(f: dataclasses.Field) -> Any:
     return None
 
 
+def default_of(cls: type, name: str) -> Any:
+    """The declared default of field `name` of `cls` (for code that takes the same value without the whole config)."""
+    return _default_of(next(f for f in dataclasses.fields(cls) if f.name == name))
+
+
+def _group(parser: argparse.ArgumentParser, title: str) -> argparse._ArgumentGroup:
+    """The parser's argument group of that title, made on first use: several configs can share one group."""
+    for group in parser._action_groups:
+        if group.title == title:
+            return group
+    return parser.add_argument_group(title)
+
+
 def _help_of(f: dataclasses.Field, s: Setting, default: Any) -> str:
     where = [s.env] if s.env else []
     if s.show_default and default not in (None, (), ""):
@@ -126,13 +140,11 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, suppress_defaul
     """One flag per `setting()` field of `cls`. The flag's default is the environment variable's value, else the
     field's default; with `suppress_defaults`, flags not given are left out of the namespace (for layered configs:
     defaults < config file < flags)."""
-    groups: dict[str, argparse._ArgumentGroup] = {}
     for f, s, annotation in settings_of(cls):
-        if (only is not None and f.name not in only) or f.name in exclude:
+        if not s.has_flag or (only is not None and f.name not in only) or f.name in exclude:
             continue
-        target = parser
-        if s.group:
-            target = groups.get(s.group) or groups.setdefault(s.group, parser.add_argument_group(s.group))
+        target = _group(parser, s.group) if s.group else parser
+        flag = flag_of(f, s)
         default = _default_of(f)
         value = env_value(f, s, annotation)
         current = default if value is dataclasses.MISSING else value
@@ -140,18 +152,26 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, suppress_defaul
         if s.metavar:
             kwargs["metavar"] = s.metavar
         if _base_type(annotation) is bool and s.parse is None:
-            kwargs["action"] = argparse.BooleanOptionalAction
+            kwargs["action"] = "store_false" if flag.startswith("--no-") else argparse.BooleanOptionalAction
         else:
             kwargs["type"] = _parser_of(s, annotation)
             if s.choices:
                 kwargs["choices"] = list(s.choices)
+            elif s.flag and not s.metavar:  # a flag named apart from its field shows its own name, not the field's
+                kwargs["metavar"] = flag.lstrip("-").replace("-", "_").upper()
         kwargs["default"] = argparse.SUPPRESS if suppress_defaults else current
-        target.add_argument(flag_of(f, s), **kwargs)
+        target.add_argument(flag, **kwargs)
 
 
 def from_args(cls: type[C], args: argparse.Namespace, **overrides: Any) -> C:
-    """`cls` from parsed `add_arguments` flags (fields absent from `args` keep their defaults)."""
-    values = {f.name: getattr(args, f.name) for f, _, _ in settings_of(cls) if hasattr(args, f.name)}
+    """`cls` from parsed `add_arguments` flags (fields absent from `args` keep their defaults; a setting without a
+    flag, `has_flag=False`, takes its environment variable as in `from_env`)."""
+    values = {}
+    for f, s, annotation in settings_of(cls):
+        if hasattr(args, f.name):
+            values[f.name] = getattr(args, f.name)
+        elif not s.has_flag and (value := env_value(f, s, annotation)) is not dataclasses.MISSING:
+            values[f.name] = value
     return cls(**{**values, **overrides})
 
 

@@ -47,7 +47,8 @@ def log(message: str) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", default=os.environ.get("KASHIF_DATA_DIR", str(REPO.parent / "shared" / "data")))
+    p.add_argument("--data-dir", default=os.environ.get("KASHIF_DATA_DIR", str(REPO.parent / "shared" / "data")),
+                   help="the shared data directory (KASHIF_DATA_DIR)")
     p.add_argument("--work", default=str(REPO.parent / "runs" / "bundled_e5"), help="scratch dir (outside the repo)")
     p.add_argument("--encoder", help="an encoder dir to fine-tune instead of importing and fitting multilingual-e5-small")
     p.add_argument("--vocab-documents", type=int, default=20000, help="ANT articles (plus one document of labeled training text) whose words the fitted vocabulary keeps")

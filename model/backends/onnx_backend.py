@@ -84,8 +84,7 @@ class OnnxBackend:
             raise ValueError(f"the onnx backend runs {' or '.join(ONNX_PRECISIONS)}, not {precision}")
         path = export_onnx(loaded, precision)
         options = ort.SessionOptions()
-        threads = threads or int(os.environ.get("KASHIF_THREADS", 0) or 0)
-        if threads:
+        if threads:  # None: ONNX Runtime's default; the predictor's config (KASHIF_THREADS) decides, as for torch
             options.intra_op_num_threads = threads
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") else ["CPUExecutionProvider"]
         self.session = ort.InferenceSession(str(path), options, providers=providers)

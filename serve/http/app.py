@@ -167,7 +167,7 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
     """The Kashif HTTP app. Without `predictor`, the models named in `settings`
     load in the background at startup: /healthz answers at once, /readyz and
     /v1/* answer 503 until the models are loaded and warmed up."""
-    settings = settings or ServeSettings()
+    settings = settings or ServeSettings.from_env()
     metrics = ServerMetrics()
     batcher = MicroBatcher(
         settings.max_batch_units, settings.max_batch_chars, settings.max_wait_ms / 1000, settings.max_queue,

@@ -27,6 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, Sequence, TypeVar
 
+from kashif.model.settings import default_of
+from kashif.serve.http.settings import ServeSettings
+
 T = TypeVar("T")
 Runner = Callable[[list[Any]], Sequence[Any]]
 
@@ -85,12 +88,14 @@ def _chars(item: Any) -> int:
 
 
 class MicroBatcher:
+    """Limits default to the server's (ServeSettings). `max_queue_delay_s` None: no time bound on admission."""
+
     def __init__(
         self,
-        max_units: int = 64,
-        max_chars: int = 200_000,
-        max_wait_s: float = 0.002,
-        max_queue: int = 256,
+        max_units: int = default_of(ServeSettings, "max_batch_units"),
+        max_chars: int = default_of(ServeSettings, "max_batch_chars"),
+        max_wait_s: float = default_of(ServeSettings, "max_wait_ms") / 1000,
+        max_queue: int = default_of(ServeSettings, "max_queue"),
         observer: BatchObserver | None = None,
         max_queue_delay_s: float | None = None,
     ) -> None:

@@ -136,7 +136,8 @@ def test_auto_precision_is_bf16_only_where_the_cpu_has_it(tiny_bundle_dir):
     assert resolve_precision("auto", "onnx") == "fp32"
     assert resolve_precision("int8", "torch") == "int8"
     expected = "bf16" if cpu_supports_bf16() else "fp32"
-    assert Predictor.from_refs(model=str(tiny_bundle_dir)).info()["ner"]["precision"] == expected
+    # PredictorConfig(): the declared default, auto (given no config, the predictor takes conftest's KASHIF_PRECISION=fp32)
+    assert Predictor.from_refs(model=str(tiny_bundle_dir), config=PredictorConfig()).info()["ner"]["precision"] == expected
 
 
 def test_entity_dict_has_every_field():
@@ -146,3 +147,34 @@ def test_entity_dict_has_every_field():
 
     entity = Entity(text="القاهرة", label="LOC", start=3, end=10, score=0.9)
     assert entity.to_dict() == dataclasses.asdict(entity)
+
+
+def test_model_flags_and_in_code_configs_take_the_same_environment(monkeypatch):
+    import argparse
+
+    from kashif.model.cli import add_model_arguments, predictor_config_from_args
+    from kashif.model.predictor import ModelRefs
+    from kashif.model.settings import from_args, from_env
+
+    monkeypatch.setenv("KASHIF_SUBWORD_STRATEGY", "max")
+    monkeypatch.setenv("KASHIF_BATCH_SIZE", "7")
+    monkeypatch.setenv("KASHIF_NER_MODEL", "some/ner")
+    parser = argparse.ArgumentParser()
+    add_model_arguments(parser)
+    args = parser.parse_args(["--batch-size", "9"])
+    config = predictor_config_from_args(args)
+    assert (config.subword_strategy, config.batch_size, config.precision) == ("max", 9, "fp32")  # fp32: conftest
+    assert from_args(ModelRefs, args) == ModelRefs(ner_model="some/ner") == from_env(ModelRefs)
+    assert from_env(PredictorConfig) == PredictorConfig(subword_strategy="max", batch_size=7, precision="fp32")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--subword-strategy", "median"])
+    monkeypatch.setenv("KASHIF_BATCH_SIZE", "many")
+    with pytest.raises(ValueError, match=r"^KASHIF_BATCH_SIZE='many' is not an integer$"):
+        from_env(PredictorConfig)
+
+
+def test_backend_accessor_names_what_runs_each_task(predictor, tiny_ner_dir):
+    assert predictor.backend("ner").name == "torch" and predictor.backend("ner").precision == predictor.info()["ner"]["precision"]
+    ner_only = Predictor.from_refs(ner_model=str(tiny_ner_dir), config=PredictorConfig(precision="fp32"), tasks=("ner",))
+    with pytest.raises(ValueError, match="no stance model is loaded"):
+        ner_only.backend("stance")

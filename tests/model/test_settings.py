@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from kashif.model.settings import add_arguments, from_args, from_env, setting
+from kashif.model.settings import add_arguments, default_of, from_args, from_env, setting
 
 
 @dataclass
@@ -69,3 +69,44 @@ def test_suppressed_defaults_leave_out_what_was_not_given(monkeypatch):
     monkeypatch.delenv("KASHIF_DEMO_PORT", raising=False)
     args = _parse(["--port", "3"], suppress_defaults=True)
     assert vars(args) == {"port": 3}
+
+
+@dataclass
+class Serving:
+    host: str = setting("localhost", "address", env="KASHIF_DEMO_HOST", group="server")
+    timeout_s: float = setting(5.0, "seconds", env="KASHIF_DEMO_TIMEOUT", flag="--timeout")
+    checks: bool = setting(True, "skip the checks", flag="--no-checks", show_default=False)
+    keys: tuple[str, ...] = setting((), "keys", env="KASHIF_DEMO_KEYS", has_flag=False)
+
+
+def _both_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, Demo)
+    add_arguments(parser, Serving)
+    return parser
+
+
+def test_configs_share_a_group_and_flags_can_be_named_apart(monkeypatch, capsys):
+    for var in ("PORT", "HOST", "TIMEOUT", "KEYS"):
+        monkeypatch.delenv(f"KASHIF_DEMO_{var}", raising=False)
+    parser = _both_parser()
+    assert [g.title for g in parser._action_groups].count("server") == 1
+    args = parser.parse_args(["--timeout", "2", "--no-checks"])
+    assert from_args(Serving, args) == Serving(timeout_s=2.0, checks=False)
+    assert from_args(Serving, parser.parse_args([])).checks is True
+    parser.print_help()
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--timeout TIMEOUT seconds (KASHIF_DEMO_TIMEOUT, default 5)" in out
+    assert "--no-checks skip the checks" in out and "--keys" not in out
+
+
+def test_a_setting_without_a_flag_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("KASHIF_DEMO_KEYS", "k1, k2")
+    assert from_args(Serving, _both_parser().parse_args([])).keys == ("k1", "k2")
+    assert from_env(Serving).keys == ("k1", "k2")
+    assert from_args(Serving, argparse.Namespace(), keys=("k3",)).keys == ("k3",)
+
+
+def test_default_of_reads_the_declaration():
+    assert default_of(Demo, "port") == 8000
+    assert default_of(Serving, "keys") == ()

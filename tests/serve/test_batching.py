@@ -11,6 +11,7 @@ import pytest
 
 from kashif.model.predictor import Predictor, PredictorConfig
 from kashif.serve.http.batching import BatcherClosed, MicroBatcher, QueueFull
+from kashif.serve.http.settings import ServeSettings
 
 
 class Recorder:
@@ -261,3 +262,9 @@ def test_kinds_are_batched_separately_with_the_real_predictor(tiny_bundle_dir, a
     assert {kind for kind, _, _ in recorder.batches} == {"entities", "stance"}
     assert any(requests > 1 for _, requests, _ in recorder.batches), recorder.batches
     assert sum(units for kind, _, units in recorder.batches if kind == "entities") == len(texts)
+
+
+def test_the_batcher_takes_its_default_limits_from_the_settings():
+    batcher, settings = MicroBatcher(), ServeSettings()
+    assert (batcher.max_units, batcher.max_chars, batcher.max_queue) == (settings.max_batch_units, settings.max_batch_chars, settings.max_queue)
+    assert batcher.max_wait_s == settings.max_wait_ms / 1000
