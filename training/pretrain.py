@@ -17,10 +17,12 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from kashif.model.settings import add_arguments, from_args, setting
 
 WORK_DIR = "pretrain-work"
 SIZES: dict[str, tuple[int, int]] = {  # name -> (layers, hidden)
@@ -36,41 +38,55 @@ class PretrainError(ValueError):
     """A problem with the options or inputs, reported as one line."""
 
 
+def _empty_is_none(text: str) -> str | None:
+    return text or None
+
+
 @dataclass
 class PretrainConfig:
-    corpus: list[str]
-    output: str
-    text_field: str = "text"
-    match_field: str | None = "title"
-    exclude: list[str] = field(default_factory=list)
-    max_documents: int | None = None
-    dedup: bool = True
-    size: str = "small"
-    vocab_size: int = 24000
-    min_frequency: int = 2
-    tokenizer: str | None = None
-    init_from: str | None = None
-    init_embeddings: str = "none"
-    skipgram_epochs: int = 3
-    skipgram_window: int = 5
-    save_init: str | None = None
-    max_length: int = 128
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_fraction: float = 0.06
-    mlm_probability: float = 0.15
-    max_steps: int | None = None
-    max_minutes: float | None = None
-    max_tokens: int | None = None
-    save_every_minutes: float = 10.0
-    eval_sequences: int = 64
-    seed: int = 42
-    precision: str = "auto"
-    threads: int | None = None
-    device: str = "cpu"
-    resume: bool = False
-    progress: bool = True
+    """Every field is a `kashif pretrain` flag."""
+
+    corpus: list[str] = setting(
+        help="corpus file: .txt(.gz) (blank line between documents), .jsonl(.gz) with a text field, "
+             "or conll:PATH (first column of a CoNLL file); repeatable", repeat=True, metavar="[FORMAT:]PATH")
+    output: str = setting(help="output model directory")
+    text_field: str = setting("text", "JSONL field with the document text")
+    match_field: str | None = setting(
+        "title", "JSONL field compared against the exclusion list; a match drops the whole document; "
+                 "never used as text; '' disables it", parse=_empty_is_none)
+    exclude: list[str] = setting(
+        help="sentences that must not appear in the pretraining text: CSV/TSV (columns s1, s2, claim_s, text, sentence) "
+             "or one sentence per line; repeatable", default_factory=list, repeat=True, metavar="PATH")
+    max_documents: int | None = setting(None, "read at most this many documents")
+    dedup: bool = setting(True, "drop duplicate paragraphs")
+    size: str = setting("small", "encoder size preset (from scratch)", choices=sorted(SIZES))
+    vocab_size: int = setting(24000)
+    min_frequency: int = setting(2)
+    tokenizer: str | None = setting(None, "reuse this tokenizer directory instead of training one")
+    init_from: str | None = setting(None, "continue pretraining this encoder directory (domain adaptation)")
+    init_embeddings: str = setting("none", "initialise word embeddings from skip-gram vectors over the pieces "
+                                           "(needs gensim)", choices=("none", "skipgram"))
+    skipgram_epochs: int = setting(3)
+    skipgram_window: int = setting(5)
+    save_init: str | None = setting(None, "also save the initialised encoder (before MLM) to this directory")
+    max_length: int = setting(128, "packed sequence length")
+    batch_size: int = setting(64)
+    learning_rate: float = setting(1e-3)
+    weight_decay: float = setting(0.01)
+    warmup_fraction: float = setting(0.06, "share of the budget spent warming up")
+    mlm_probability: float = setting(0.15)
+    max_steps: int | None = setting(None)
+    max_minutes: float | None = setting(None, "wall-clock budget of the MLM phase")
+    max_tokens: int | None = setting(None, "token budget of the MLM phase")
+    save_every_minutes: float = setting(10.0, "checkpoint interval in minutes")
+    eval_sequences: int = setting(64, "held-out blocks for the masked-LM loss")
+    seed: int = setting(42)
+    precision: str = setting("auto", "auto = bf16 autocast when the CPU/GPU supports it",
+                             choices=("auto", "fp32", "bf16"))
+    threads: int | None = setting(None, "torch CPU threads")
+    device: str = setting("cpu", "cpu or cuda")
+    resume: bool = setting(False, "continue from OUTPUT/pretrain-work/checkpoint.pt", show_default=False)
+    progress: bool = setting(True, "show a progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,64 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kashif pretrain",
         description="Train a WordPiece tokenizer and pretrain (or continue pretraining) a BERT encoder with masked-LM.",
     )
-    p.add_argument("--corpus", action="append", required=True, metavar="[FORMAT:]PATH",
-                   help="corpus file: .txt(.gz) (blank line between documents), .jsonl(.gz) with a text field, "
-                        "or conll:PATH (first column of a CoNLL file); repeatable")
-    p.add_argument("--output", required=True, help="output model directory")
-    p.add_argument("--text-field", default="text", help="JSONL field with the document text (default: text)")
-    p.add_argument("--match-field", default="title",
-                   help="JSONL field compared against the exclusion list; a match drops the whole document "
-                        "(never used as text; '' to disable; default: title)")
-    p.add_argument("--exclude", action="append", default=[], metavar="PATH",
-                   help="sentences that must not appear in the pretraining text: CSV/TSV (columns s1, s2, claim_s, "
-                        "text, sentence) or one sentence per line; repeatable")
-    p.add_argument("--max-documents", type=int, help="read at most this many documents")
-    p.add_argument("--no-dedup", action="store_true", help="keep duplicate paragraphs")
-    p.add_argument("--size", choices=sorted(SIZES), default="small", help="encoder size preset (from scratch)")
-    p.add_argument("--vocab-size", type=int, default=24000)
-    p.add_argument("--min-frequency", type=int, default=2)
-    p.add_argument("--tokenizer", help="reuse this tokenizer directory instead of training one")
-    p.add_argument("--init-from", help="continue pretraining this encoder directory (domain adaptation)")
-    p.add_argument("--init-embeddings", choices=["none", "skipgram"], default="none",
-                   help="initialise word embeddings from skip-gram vectors over the pieces (needs gensim)")
-    p.add_argument("--skipgram-epochs", type=int, default=3)
-    p.add_argument("--skipgram-window", type=int, default=5)
-    p.add_argument("--save-init", help="also save the initialised encoder (before MLM) to this directory")
-    p.add_argument("--max-length", type=int, default=128, help="packed sequence length")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--warmup-fraction", type=float, default=0.06, help="share of the budget spent warming up")
-    p.add_argument("--mlm-probability", type=float, default=0.15)
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--max-minutes", type=float, help="wall-clock budget of the MLM phase")
-    p.add_argument("--max-tokens", type=int, help="token budget of the MLM phase")
-    p.add_argument("--save-every-minutes", type=float, default=10.0, help="checkpoint interval")
-    p.add_argument("--eval-sequences", type=int, default=64, help="held-out blocks for the masked-LM loss")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                   help="auto = bf16 autocast when the CPU/GPU supports it")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--resume", action="store_true", help="continue from OUTPUT/pretrain-work/checkpoint.pt")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_arguments(p, PretrainConfig)
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> PretrainConfig:
-    cfg = PretrainConfig(
-        corpus=args.corpus, output=args.output, text_field=args.text_field,
-        match_field=args.match_field or None, exclude=args.exclude, max_documents=args.max_documents,
-        dedup=not args.no_dedup, size=args.size, vocab_size=args.vocab_size, min_frequency=args.min_frequency,
-        tokenizer=args.tokenizer, init_from=args.init_from, init_embeddings=args.init_embeddings,
-        skipgram_epochs=args.skipgram_epochs, skipgram_window=args.skipgram_window, save_init=args.save_init,
-        max_length=args.max_length, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        weight_decay=args.weight_decay, warmup_fraction=args.warmup_fraction,
-        mlm_probability=args.mlm_probability, max_steps=args.max_steps, max_minutes=args.max_minutes,
-        max_tokens=args.max_tokens, save_every_minutes=args.save_every_minutes,
-        eval_sequences=args.eval_sequences, seed=args.seed, precision=args.precision, threads=args.threads,
-        device=args.device, resume=args.resume, progress=not args.no_progress,
-    )
+    cfg = from_args(PretrainConfig, args)
     validate(cfg)
     return cfg
 
