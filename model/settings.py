@@ -8,12 +8,16 @@ its help text, and the command-line flags, the environment and in-code construct
     add_arguments(parser, ServeSettings)        # --port, default from KASHIF_PORT, else 8000
     from_args(ServeSettings, args)              # the parsed flags
     from_env(ServeSettings, port=9000)          # in code: defaults < environment < keyword arguments
+
+A field without a default is a required flag (unless `suppress_defaults`, where a config file may supply it);
+a `list` field takes a comma-separated list, or with `repeat=True` one item per use of the flag.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -37,6 +41,9 @@ class Setting:
     group: str | None = None  # argparse group title
     metavar: str | None = None
     show_default: bool = True  # append "default X" to the help text
+    nargs: str | None = None  # e.g. "?": the flag's value is optional, `const` stands in when it is left out
+    const: Any = None
+    repeat: bool = False  # a list field whose flag is given once per item (argparse "append")
 
 
 def setting(default: Any = dataclasses.MISSING, help: str = "", env: str | None = None, *,
@@ -66,6 +73,11 @@ def _base_type(annotation: Any) -> Any:
     return annotation
 
 
+def value_type(annotation: Any) -> Any:
+    """The type a field's text is parsed to: int for `int | None`, str for a union of several types."""
+    return _base_type(annotation)
+
+
 def parse_bool(text: str) -> bool:
     value = text.strip().lower()
     if value in _TRUE:
@@ -80,15 +92,35 @@ def split_list(text: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (text or "").split(",") if part.strip())
 
 
+def _split_to_list(text: str | None) -> list[str]:
+    """'a, b,,c' → ['a', 'b', 'c']."""
+    return list(split_list(text))
+
+
+def _scalar_parser(base: Any) -> Callable[[str], Any]:
+    if base is bool:
+        return parse_bool
+    return base if base in (int, float) else str
+
+
 def _parser_of(s: Setting, annotation: Any) -> Callable[[str], Any]:
+    """Text → the field's value (from the environment, or a flag given once)."""
     if s.parse is not None:
         return s.parse
     base = _base_type(annotation)
-    if base is bool:
-        return parse_bool
     if typing.get_origin(base) is tuple:
         return split_list
-    return base if base in (int, float) else str
+    if typing.get_origin(base) is list:
+        return _split_to_list
+    return _scalar_parser(base)
+
+
+def _item_parser(s: Setting, annotation: Any) -> Callable[[str], Any]:
+    """Text → one item of a `repeat` list field."""
+    if s.parse is not None:
+        return s.parse
+    items = typing.get_args(_base_type(annotation))
+    return _scalar_parser(items[0] if items else str)
 
 
 _KIND = {int: "an integer", float: "a number", parse_bool: "a yes/no value (use 1 or 0)"}
@@ -128,10 +160,17 @@ def _group(parser: argparse.ArgumentParser, title: str) -> argparse._ArgumentGro
     return parser.add_argument_group(title)
 
 
+def _format_default(default: Any) -> str:
+    """5e-05 → 5e-5; 3.0 → 3."""
+    if isinstance(default, float):
+        return re.sub(r"e([+-])0+(\d)", r"e\1\2", f"{default:g}")
+    return str(default)
+
+
 def _help_of(f: dataclasses.Field, s: Setting, default: Any) -> str:
     where = [s.env] if s.env else []
-    if s.show_default and default not in (None, (), ""):
-        where.append(f"default {default:g}" if isinstance(default, float) else f"default {default}")
+    if s.show_default and default is not None and default not in ((), [], ""):
+        where.append(f"default {_format_default(default)}")
     return f"{s.help} ({', '.join(where)})" if where and s.help else s.help or ", ".join(where)
 
 
@@ -151,16 +190,34 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, suppress_defaul
         kwargs: dict[str, Any] = {"dest": f.name, "help": _help_of(f, s, default)}
         if s.metavar:
             kwargs["metavar"] = s.metavar
-        if _base_type(annotation) is bool and s.parse is None:
+        if _base_type(annotation) is bool and s.parse is None and s.nargs is None:
             kwargs["action"] = "store_false" if flag.startswith("--no-") else argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = _parser_of(s, annotation)
-            if s.choices:
-                kwargs["choices"] = list(s.choices)
-            elif s.flag and not s.metavar:  # a flag named apart from its field shows its own name, not the field's
+            kwargs.update(_value_kwargs(s, annotation))
+            if s.flag and not s.metavar and not s.choices:  # a flag named apart from its field shows its own name
                 kwargs["metavar"] = flag.lstrip("-").replace("-", "_").upper()
         kwargs["default"] = argparse.SUPPRESS if suppress_defaults else current
+        if not suppress_defaults and _is_required(f):
+            kwargs["required"] = True
         target.add_argument(flag, **kwargs)
+
+
+def _value_kwargs(s: Setting, annotation: Any) -> dict[str, Any]:
+    """argparse's type/choices/action/nargs for a flag that takes a value."""
+    kwargs: dict[str, Any] = {}
+    if s.repeat:
+        kwargs.update(action="append", type=_item_parser(s, annotation))
+    else:
+        kwargs["type"] = _parser_of(s, annotation)
+    if s.choices:
+        kwargs["choices"] = list(s.choices)
+    if s.nargs is not None:
+        kwargs.update(nargs=s.nargs, const=s.const)
+    return kwargs
+
+
+def _is_required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
 def from_args(cls: type[C], args: argparse.Namespace, **overrides: Any) -> C:

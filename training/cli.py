@@ -9,10 +9,8 @@ import sys
 from pathlib import Path
 
 from kashif.model.errors import typed_line
-
-
-# Input formats of train and evaluate (training.data reads them; label-studio and prodigy: NER only).
-DATA_FORMATS = ("auto", "conll", "jsonl", "csv", "tsv", "disk", "baly", "label-studio", "prodigy")
+from kashif.model.settings import add_arguments
+from kashif.training.config import TrainConfig
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -37,44 +35,7 @@ def train_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("task", choices=("ner", "stance"))
     p.add_argument("--config", help="YAML or JSON file of settings (keys = flag names)")
-    data = p.add_argument_group("data")
-    data.add_argument("--train", help="training data: CoNLL/JSONL/CSV/TSV file, `save_to_disk` dir, Baly dir, or hub dataset")
-    data.add_argument("--dev", help="dev data (same formats)")
-    data.add_argument("--test", help="test data, scored once at the end")
-    data.add_argument("--dev-split", type=float, help="carve this fraction of train as dev (seeded; stratified for stance)")
-    data.add_argument("--format", choices=DATA_FORMATS, help="input format (default: by extension; a .json Label Studio export is recognised)")
-    data.add_argument("--labels", type=lambda s: [x.strip() for x in s.split(",") if x.strip()], help="comma-separated label set (default: from train)")
-    data.add_argument("--tag-map", help="NER tag mapping: FROM=TO pairs, a file, or a preset (caraner, newsfane)")
-    data.add_argument("--text-column", help="stance: column with the text")
-    data.add_argument("--target-column", help="stance: column with the target/claim")
-    data.add_argument("--label-column", help="stance: column with the label")
-    m = p.add_argument_group("model")
-    m.add_argument("--base-model", help="encoder to fine-tune: a local directory or a hub id")
-    m.add_argument("--output", help="output model directory")
-    m.add_argument("--normalization", help="word normalisation: default, none, or key=0/1,... (e.g. unify_alef=1)")
-    m.add_argument("--max-length", type=int, help="pieces per sequence (default 128)")
-    o = p.add_argument_group("optimisation")
-    o.add_argument("--epochs", type=float, help="default 3")
-    o.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (overrides --epochs)")
-    o.add_argument("--learning-rate", type=float, help="peak learning rate (default 5e-5)")
-    o.add_argument("--batch-size", type=int, help="per-process batch size (default 16)")
-    o.add_argument("--eval-batch-size", type=int)
-    o.add_argument("--grad-accum", type=int, help="gradient accumulation steps")
-    o.add_argument("--warmup", type=float, help="linear warmup: a fraction of the steps (<1) or a step count (default 0.1)")
-    o.add_argument("--weight-decay", type=float, help="default 0.01")
-    o.add_argument("--max-grad-norm", type=float)
-    o.add_argument("--class-weights", action=argparse.BooleanOptionalAction, help="weight the loss by inverse label frequency")
-    o.add_argument("--early-stopping", type=int, metavar="N", help="stop after N evaluations without a better dev F1")
-    o.add_argument("--bf16", choices=("auto", "on", "off"), help="bf16 mixed precision (auto: where the hardware has it)")
-    o.add_argument("--seed", type=int)
-    b = p.add_argument_group("checkpoints and logging")
-    b.add_argument("--eval-steps", type=int, help="evaluate (and checkpoint) every N steps (default: every epoch)")
-    b.add_argument("--save-steps", type=int, help="checkpoint every N steps")
-    b.add_argument("--save-total-limit", type=int)
-    b.add_argument("--logging-steps", type=int)
-    b.add_argument("--resume", nargs="?", const=True, help="continue from the last checkpoint in OUTPUT/checkpoints (or the one named)")
-    b.add_argument("--overwrite", action="store_true", default=None, help="discard existing checkpoints in OUTPUT")
-    b.add_argument("--num-workers", type=int, help="data loader workers")
+    add_arguments(p, TrainConfig, suppress_defaults=True)  # left out when not given: --config may set them
     return p
 
 
@@ -115,12 +76,8 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="labeled data (same formats as kashif train)")
     p.add_argument("--task", choices=("ner", "stance"), help="default: the model's task (or guessed from the data)")
     p.add_argument("--output", help="write the full report as JSON here")
-    p.add_argument("--format", default="auto", choices=DATA_FORMATS, help="data format (default: by extension)")
     p.add_argument("--split", help="split of a DatasetDict / hub dataset (default: test)")
-    p.add_argument("--tag-map", help="NER tag mapping for the gold tags (FROM=TO pairs, file or preset)")
-    p.add_argument("--text-column")
-    p.add_argument("--target-column")
-    p.add_argument("--label-column")
+    add_arguments(p, TrainConfig, only=("format", "tag_map", "text_column", "target_column", "label_column"))
     add_model_arguments(p)
     return p
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kashif.model.errors import first_line
+from kashif.model.settings import setting, settings_of, value_type
 
 TASKS = ("ner", "stance")
 BF16_MODES = ("auto", "on", "off")
@@ -17,46 +18,64 @@ class ConfigError(ValueError):
     """An invalid training configuration; the message says which setting and why."""
 
 
+# Input formats of train and evaluate (training.data reads them; label-studio and prodigy: NER only).
+DATA_FORMATS = ("auto", "conll", "jsonl", "csv", "tsv", "disk", "baly", "label-studio", "prodigy")
+DATA, MODEL, OPTIMISATION, CHECKPOINTS = "data", "model", "optimisation", "checkpoints and logging"
+
+
 @dataclass
 class TrainConfig:
+    """Every field but `task` and `extra` is a `kashif train` flag and a config-file key."""
+
     task: str
-    train: str
-    base_model: str
-    output: str
-    dev: str | None = None
-    test: str | None = None
-    dev_split: float | None = None
+    train: str = setting(help="training data: CoNLL/JSONL/CSV/TSV file, `save_to_disk` dir, Baly dir, or hub dataset",
+                         group=DATA)
+    base_model: str = setting(help="encoder to fine-tune: a local directory or a hub id", group=MODEL)
+    output: str = setting(help="output model directory", group=MODEL)
+    dev: str | None = setting(None, "dev data (same formats)", group=DATA)
+    test: str | None = setting(None, "test data, scored once at the end", group=DATA)
+    dev_split: float | None = setting(None, "carve this fraction of train as dev (seeded; stratified for stance)",
+                                      group=DATA)
     # Data interpretation
-    format: str = "auto"
-    labels: list[str] | None = None
-    tag_map: str | dict | None = None
-    text_column: str | None = None
-    target_column: str | None = None
-    label_column: str | None = None
-    normalization: str | dict = "default"
+    format: str = setting("auto", "input format (default: by extension; a .json Label Studio export is recognised)",
+                          choices=DATA_FORMATS, group=DATA, show_default=False)
+    labels: list[str] | None = setting(None, "comma-separated label set (default: from train)", group=DATA)
+    tag_map: str | dict | None = setting(None, "NER tag mapping: FROM=TO pairs, a file, or a preset (caraner, newsfane)",
+                                         group=DATA)
+    text_column: str | None = setting(None, "stance: column with the text", group=DATA)
+    target_column: str | None = setting(None, "stance: column with the target/claim", group=DATA)
+    label_column: str | None = setting(None, "stance: column with the label", group=DATA)
+    normalization: str | dict = setting("default", "word normalisation: default, none, or key=0/1,... (e.g. unify_alef=1)",
+                                        group=MODEL, show_default=False)
+    max_length: int = setting(128, "pieces per sequence", group=MODEL)
     # Optimisation
-    epochs: float = 3.0
-    max_steps: int = -1
-    learning_rate: float = 5e-5
-    batch_size: int = 16
-    eval_batch_size: int | None = None
-    max_length: int = 128
-    seed: int = 42
-    warmup: float = 0.1
-    weight_decay: float = 0.01
-    grad_accum: int = 1
-    max_grad_norm: float = 1.0
-    class_weights: bool = False
-    early_stopping: int = 0
-    bf16: str = "auto"
+    epochs: float = setting(3.0, group=OPTIMISATION)
+    max_steps: int = setting(-1, "stop after this many optimizer steps (overrides --epochs)", group=OPTIMISATION,
+                             show_default=False)
+    learning_rate: float = setting(5e-5, "peak learning rate", group=OPTIMISATION)
+    batch_size: int = setting(16, "per-process batch size", group=OPTIMISATION)
+    eval_batch_size: int | None = setting(None, group=OPTIMISATION)  # None: twice batch_size
+    grad_accum: int = setting(1, "gradient accumulation steps", group=OPTIMISATION)
+    warmup: float = setting(0.1, "linear warmup: a fraction of the steps (<1) or a step count", group=OPTIMISATION)
+    weight_decay: float = setting(0.01, group=OPTIMISATION)
+    max_grad_norm: float = setting(1.0, group=OPTIMISATION)
+    class_weights: bool = setting(False, "weight the loss by inverse label frequency", group=OPTIMISATION,
+                                  show_default=False)
+    early_stopping: int = setting(0, "stop after N evaluations without a better dev F1", metavar="N",
+                                  group=OPTIMISATION, show_default=False)
+    bf16: str = setting("auto", "bf16 mixed precision (auto: where the hardware has it)", choices=BF16_MODES,
+                        group=OPTIMISATION, show_default=False)
+    seed: int = setting(42, group=OPTIMISATION)
     # Bookkeeping
-    eval_steps: int | None = None
-    save_steps: int | None = None
-    save_total_limit: int = 2
-    logging_steps: int = 10
-    resume: bool | str = False
-    overwrite: bool = False
-    num_workers: int = 0
+    eval_steps: int | None = setting(None, "evaluate (and checkpoint) every N steps (default: every epoch)",
+                                     group=CHECKPOINTS)
+    save_steps: int | None = setting(None, "checkpoint every N steps", group=CHECKPOINTS)
+    save_total_limit: int = setting(2, group=CHECKPOINTS)
+    logging_steps: int = setting(10, group=CHECKPOINTS)
+    resume: bool | str = setting(False, "continue from the last checkpoint in OUTPUT/checkpoints (or the one named)",
+                                 nargs="?", const=True, group=CHECKPOINTS, show_default=False)
+    overwrite: bool = setting(False, "discard existing checkpoints in OUTPUT", group=CHECKPOINTS, show_default=False)
+    num_workers: int = setting(0, "data loader workers", group=CHECKPOINTS)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> "TrainConfig":
@@ -170,23 +189,14 @@ def build_config(file_values: dict, cli_values: dict) -> TrainConfig:
 
 
 def _coerce_types(config: TrainConfig) -> None:
-    """YAML gives `1e-4` as a string and ints where floats are meant; fix the scalars."""
-    casts = {"epochs": float, "learning_rate": float, "warmup": float, "weight_decay": float, "max_grad_norm": float,
-             "max_steps": int, "batch_size": int, "max_length": int, "seed": int, "grad_accum": int,
-             "early_stopping": int, "save_total_limit": int, "logging_steps": int, "num_workers": int}
-    for name, cast in casts.items():
-        value = getattr(config, name)
+    """YAML gives `1e-4` as a string and ints where floats are meant; cast each number setting to its field's type."""
+    for f, _, annotation in settings_of(TrainConfig):
+        cast, value = value_type(annotation), getattr(config, f.name)
+        if cast not in (int, float) or (value is None and f.default is None):
+            continue
         try:
-            setattr(config, name, cast(value))
+            setattr(config, f.name, cast(value))
         except (TypeError, ValueError) as err:
-            raise ConfigError(f"{name}: expected a number, got {value!r}") from err
-    for name in ("dev_split",):
-        value = getattr(config, name)
-        if value is not None:
-            setattr(config, name, float(value))
-    for name in ("eval_batch_size", "eval_steps", "save_steps"):
-        value = getattr(config, name)
-        if value is not None:
-            setattr(config, name, int(value))
+            raise ConfigError(f"{f.name}: expected a number, got {value!r}") from err
     if isinstance(config.bf16, bool):
         config.bf16 = "on" if config.bf16 else "off"

@@ -212,24 +212,43 @@ def bf16_available(device_type: str) -> bool:
 # ------------------------------------------------------------------ metrics
 
 
-def _ner_compute_metrics(labels: list[str], sentence_of_row: list[int]):
-    def compute(eval_pred) -> dict:
-        preds, gold = eval_pred.predictions, eval_pred.label_ids
+BEST_METRIC = {"ner": "f1", "stance": "macro_f1"}  # dev metric for early stopping, the best checkpoint and the curve
+BREAKDOWN = {"ner": "per_type", "stance": "per_class"}
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """Scores one encoded split. `breakdown` gives the full metrics (per type or class, confusion matrix); called
+    with an `EvalPrediction`, as the Trainer's `compute_metrics`, it gives the flat scalars the Trainer logs."""
+
+    task: str
+    labels: list[str]
+    sentence_of_row: list[int]  # NER: the sentence each encoded row (a chunk of it) comes from
+
+    @classmethod
+    def for_split(cls, task: str, labels: list[str], encoded) -> "Scorer":
+        return cls(task, labels, list(encoded["sentence"]) if task == "ner" else [])
+
+    def breakdown(self, predictions, label_ids) -> dict:
+        if self.task == "ner":
+            return self._ner_breakdown(predictions, label_ids)
+        return stance_metrics([self.labels[i] for i in label_ids], [self.labels[i] for i in predictions], self.labels)
+
+    def _ner_breakdown(self, predictions, label_ids) -> dict:
+        """Entity scores per sentence, its chunks joined back together in row order."""
+        if len(label_ids) != len(self.sentence_of_row):
+            raise RuntimeError(f"{len(label_ids)} predicted rows for {len(self.sentence_of_row)} encoded rows")
         y_true: dict[int, list[str]] = {}
         y_pred: dict[int, list[str]] = {}
-        if len(gold) != len(sentence_of_row):
-            raise RuntimeError(f"{len(gold)} predicted rows for {len(sentence_of_row)} encoded rows")
-        for row, (p_row, g_row) in enumerate(zip(preds, gold)):
+        for sentence, p_row, g_row in zip(self.sentence_of_row, predictions, label_ids):
             mask = g_row != IGNORE
-            sent = sentence_of_row[row]
-            y_true.setdefault(sent, []).extend(labels[i] for i in g_row[mask])
-            y_pred.setdefault(sent, []).extend(labels[i] for i in p_row[mask])
+            y_true.setdefault(sentence, []).extend(self.labels[i] for i in g_row[mask])
+            y_pred.setdefault(sentence, []).extend(self.labels[i] for i in p_row[mask])
         order = sorted(y_true)
-        m = ner_metrics([y_true[s] for s in order], [y_pred[s] for s in order])
-        compute.last = m  # type: ignore[attr-defined]
-        return _flat_metrics(m, "per_type")
+        return ner_metrics([y_true[s] for s in order], [y_pred[s] for s in order])
 
-    return compute
+    def __call__(self, eval_pred) -> dict:
+        return _flat_metrics(self.breakdown(eval_pred.predictions, eval_pred.label_ids), BREAKDOWN[self.task])
 
 
 def _flat_metrics(metrics: dict, breakdown: str) -> dict:
@@ -237,16 +256,6 @@ def _flat_metrics(metrics: dict, breakdown: str) -> dict:
     flat = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
     flat.update({f"f1_{name}": row["f1"] for name, row in metrics[breakdown].items()})
     return flat
-
-
-def _stance_compute_metrics(labels: list[str]):
-    def compute(eval_pred) -> dict:
-        preds, gold = eval_pred.predictions, eval_pred.label_ids
-        m = stance_metrics([labels[i] for i in gold], [labels[i] for i in preds], labels)
-        compute.last = m  # type: ignore[attr-defined]
-        return _flat_metrics(m, "per_class")
-
-    return compute
 
 
 def _argmax_logits(logits, labels):
@@ -318,53 +327,71 @@ def last_checkpoint(output: Path) -> str | None:
     return get_last_checkpoint(str(directory)) if directory.is_dir() else None
 
 
-def train(config: TrainConfig) -> dict:
-    """Run one fine-tuning job; returns {"dev": metrics, "test": metrics, "output": dir}."""
-    import torch
-    from transformers import (
-        DataCollatorForTokenClassification,
-        DataCollatorWithPadding,
-        EarlyStoppingCallback,
-        TrainingArguments,
-        set_seed,
-    )
+@dataclass
+class EncodedSplits:
+    """The splits as model inputs (NER rows keep a `sentence` column, see `encode_ner`), and their collator."""
 
-    output = Path(config.output)
-    resume_from = _resume_target(config, output)
-    normalization = normalization_from_spec(config.normalization)
-    set_seed(config.seed)
-    data = prepare_data(config)
-    tokenizer, model = load_base(config, data.labels)
+    train: Any
+    dev: Any | None
+    test: Any | None
+    collator: Any
+    max_length: int  # --max-length, capped at the model's position embeddings
+
+
+def encode_splits(config: TrainConfig, data: PreparedData, tokenizer, model, normalization) -> EncodedSplits:
+    from transformers import DataCollatorForTokenClassification, DataCollatorWithPadding
+
     label2id = {label: i for i, label in enumerate(data.labels)}
     max_length = min(config.max_length, getattr(model.config, "max_position_embeddings", config.max_length) or config.max_length)
-
     if config.task == "ner":
-        enc = lambda ds: encode_ner(ds, tokenizer, label2id, normalization, max_length)  # noqa: E731
-        collator = DataCollatorForTokenClassification(tokenizer, label_pad_token_id=IGNORE)
+        encode, collator = encode_ner, DataCollatorForTokenClassification(tokenizer, label_pad_token_id=IGNORE)
     else:
-        enc = lambda ds: encode_stance(ds, tokenizer, label2id, normalization, max_length)  # noqa: E731
-        collator = DataCollatorWithPadding(tokenizer)
-    train_set = enc(data.train)
-    dev_set = enc(data.dev) if data.dev is not None else None
-    test_set = enc(data.test) if data.test is not None else None
+        encode, collator = encode_stance, DataCollatorWithPadding(tokenizer)
 
-    def metrics_fn(encoded):
-        if config.task == "ner":
-            return _ner_compute_metrics(data.labels, list(encoded["sentence"]) if encoded is not None else [])
-        return _stance_compute_metrics(data.labels)
+    def encoded(dataset):
+        return encode(dataset, tokenizer, label2id, normalization, max_length) if dataset is not None else None
 
-    best_metric = "f1" if config.task == "ner" else "macro_f1"
-    use_bf16 = config.bf16 == "on" or (
-        config.bf16 == "auto" and bf16_available("cuda" if torch.cuda.is_available() else "cpu")
-    )
-    strategy = "steps" if config.eval_steps else "epoch"
+    return EncodedSplits(encoded(data.train), encoded(data.dev), encoded(data.test), collator, max_length)
+
+
+def _model_inputs(encoded):
+    """An encoded split without the `sentence` bookkeeping column, which the model does not take."""
+    return encoded.remove_columns([c for c in ("sentence",) if c in encoded.column_names])
+
+
+def bf16_wanted(mode: str) -> bool:
+    """--bf16 on, off, or auto: where the hardware has it."""
+    import torch
+
+    return mode == "on" or (mode == "auto" and bf16_available("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def _evaluation_and_checkpoints(config: TrainConfig, has_dev: bool) -> dict[str, Any]:
+    """TrainingArguments for when to evaluate and checkpoint: every epoch, or every --eval-steps/--save-steps."""
+    eval_strategy = "steps" if config.eval_steps else "epoch"
     save_strategy = "steps" if (config.save_steps or config.eval_steps) else "epoch"
     save_steps = config.save_steps or config.eval_steps or 500
-    if config.early_stopping and dev_set is not None:
+    if config.early_stopping and has_dev:
         # Keeping the best checkpoint needs a checkpoint at every evaluation.
-        save_strategy, save_steps = strategy, config.eval_steps or save_steps
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    args = TrainingArguments(
+        save_strategy, save_steps = eval_strategy, config.eval_steps or save_steps
+    return dict(
+        eval_strategy=eval_strategy if has_dev else "no",
+        eval_steps=config.eval_steps,
+        save_strategy=save_strategy,
+        save_steps=save_steps,
+        save_total_limit=config.save_total_limit,
+        load_best_model_at_end=bool(config.early_stopping) and has_dev,
+        metric_for_best_model=BEST_METRIC[config.task] if has_dev else None,
+        greater_is_better=True,
+    )
+
+
+def training_arguments(config: TrainConfig, output: Path, has_dev: bool, bf16: bool):
+    """The Trainer's TrainingArguments for `config`; checkpoints go to OUTPUT/checkpoints."""
+    import torch
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
         output_dir=str(output / CHECKPOINT_DIR),
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.eval_batch_size or config.batch_size * 2,
@@ -376,17 +403,10 @@ def train(config: TrainConfig) -> dict:
         weight_decay=config.weight_decay,
         gradient_accumulation_steps=config.grad_accum,
         max_grad_norm=config.max_grad_norm,
-        bf16=use_bf16,
+        bf16=bf16,
         seed=config.seed,
         data_seed=config.seed,
-        eval_strategy=strategy if dev_set is not None else "no",
-        eval_steps=config.eval_steps,
-        save_strategy=save_strategy,
-        save_steps=save_steps,
-        save_total_limit=config.save_total_limit,
-        load_best_model_at_end=bool(config.early_stopping) and dev_set is not None,
-        metric_for_best_model=best_metric if dev_set is not None else None,
-        greater_is_better=True,
+        **_evaluation_and_checkpoints(config, has_dev),
         logging_strategy="steps",
         logging_steps=config.logging_steps,
         logging_first_step=True,
@@ -400,50 +420,88 @@ def train(config: TrainConfig) -> dict:
         # counts across processes, which doubles dev losses under DDP; plain
         # per-process means, averaged by DDP, are right.
         average_tokens_across_devices=False,
-        ddp_find_unused_parameters=False if distributed else None,
+        ddp_find_unused_parameters=False if _distributed() else None,
         save_only_model=False,
         dataloader_pin_memory=torch.cuda.is_available(),
     )
-    _SequentialEvalTrainer = _trainer_class()
-    compute = metrics_fn(dev_set)
-    callbacks = [EarlyStoppingCallback(early_stopping_patience=config.early_stopping)] if config.early_stopping and dev_set is not None else []
-    weights = class_weights(train_set, len(data.labels)) if config.class_weights else None
-    train_set_model = train_set.remove_columns([c for c in ("sentence",) if c in train_set.column_names])
-    trainer = _SequentialEvalTrainer(
+
+
+def build_trainer(config: TrainConfig, labels: list[str], model, tokenizer, encoded: EncodedSplits, args):
+    """The Trainer: dev scoring while training, early stopping and class-weighted loss when asked for."""
+    from transformers import EarlyStoppingCallback
+
+    trainer_class = _trainer_class()
+    has_dev = encoded.dev is not None
+    early_stopping = config.early_stopping and has_dev
+    weights = class_weights(encoded.train, len(labels)) if config.class_weights else None
+    return trainer_class(
         model=model,
         args=args,
-        data_collator=collator,
-        train_dataset=train_set_model,
-        eval_dataset=dev_set.remove_columns([c for c in ("sentence",) if c in dev_set.column_names]) if dev_set is not None else None,
+        data_collator=encoded.collator,
+        train_dataset=_model_inputs(encoded.train),
+        eval_dataset=_model_inputs(encoded.dev) if has_dev else None,
         processing_class=tokenizer,
-        compute_metrics=compute if dev_set is not None else None,
+        compute_metrics=Scorer.for_split(config.task, labels, encoded.dev) if has_dev else None,
         compute_loss_func=_weighted_loss(weights) if weights is not None else None,
         preprocess_logits_for_metrics=_argmax_logits,
-        callbacks=callbacks,
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=config.early_stopping)] if early_stopping else [],
     )
+
+
+def fit(trainer, resume_from: str | None, output: Path) -> None:
     try:
         trainer.train(resume_from_checkpoint=resume_from)
     except KeyboardInterrupt:
         raise TrainError(f"interrupted; rerun with --resume to continue from the last checkpoint in {output / CHECKPOINT_DIR}") from None
 
+
+def score_splits(trainer, task: str, labels: list[str], splits: dict[str, Any]) -> dict[str, dict]:
+    """The full metrics of each encoded split (None: absent) under the trained model, by split name."""
+    trainer.compute_metrics = None  # scored below from the predictions, each split with its own rows
+    scores = {}
+    for name, encoded in splits.items():
+        if encoded is None:
+            continue
+        prediction = trainer.predict(_model_inputs(encoded), metric_key_prefix=name)
+        scores[name] = Scorer.for_split(task, labels, encoded).breakdown(prediction.predictions, prediction.label_ids)
+    return scores
+
+
+def train(config: TrainConfig) -> dict:
+    """Run one fine-tuning job; returns {"dev": metrics, "test": metrics, "output": dir}."""
+    from transformers import set_seed
+
+    output = Path(config.output)
+    resume_from = _resume_target(config, output)
+    normalization = normalization_from_spec(config.normalization)
+    set_seed(config.seed)
+    data = prepare_data(config)
+    tokenizer, model = load_base(config, data.labels)
+    encoded = encode_splits(config, data, tokenizer, model, normalization)
+    bf16 = bf16_wanted(config.bf16)
+    args = training_arguments(config, output, encoded.dev is not None, bf16)
+    trainer = build_trainer(config, data.labels, model, tokenizer, encoded, args)
+    fit(trainer, resume_from, output)
+    scores = score_splits(trainer, config.task, data.labels, {"dev": encoded.dev, "test": encoded.test})
+    if trainer.is_world_process_zero():
+        _write_outputs(trainer, tokenizer, config, data, normalization, encoded.max_length, scores, bf16, resume_from)
+    _wait_for_all_processes()
     results: dict[str, Any] = {"output": str(output)}
     if data.skipped:
         results["skipped"] = data.skipped
-    details: dict[str, dict] = {}
-    for name, encoded in (("dev", dev_set), ("test", test_set)):
-        if encoded is None:
-            continue
-        fn = metrics_fn(encoded)
-        trainer.compute_metrics = fn
-        trainer.predict(encoded.remove_columns([c for c in ("sentence",) if c in encoded.column_names]), metric_key_prefix=name)
-        details[name] = fn.last  # type: ignore[attr-defined]
-        results[name] = _headline(details[name], config.task)
-
-    if trainer.is_world_process_zero():
-        _write_outputs(trainer, tokenizer, config, data, normalization, max_length, details, use_bf16, resume_from)
-    if distributed and torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
+    results.update({name: _headline(metrics, config.task) for name, metrics in scores.items()})
     return results
+
+
+def _distributed() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def _wait_for_all_processes() -> None:
+    import torch
+
+    if _distributed() and torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
 
 
 def _headline(metrics: dict, task: str) -> dict:
@@ -504,6 +562,7 @@ def _versions() -> dict:
 
 def _write_outputs(trainer, tokenizer, config: TrainConfig, data: PreparedData, normalization, max_length: int,
                    details: dict[str, dict], use_bf16: bool, resumed_from: str | None) -> None:
+    """The model directory: weights, tokenizer, kashif.json, training record, metrics, log, plots and model card."""
     from kashif.model.metadata import ModelMetadata
     from kashif.training import cards
 
@@ -511,9 +570,31 @@ def _write_outputs(trainer, tokenizer, config: TrainConfig, data: PreparedData, 
     output.mkdir(parents=True, exist_ok=True)
     trainer.save_model(str(output))  # safetensors weights + config with id2label
     tokenizer.save_pretrained(str(output))
-    state = trainer.state
-    metrics = {name: _headline(m, config.task) for name, m in details.items()}
-    training_info = {
+    training_info = _training_info(config, data, trainer.state)
+    ModelMetadata(
+        task=config.task,
+        labels=data.labels,
+        normalization=normalization,
+        max_length=max_length,
+        metrics={name: _headline(m, config.task) for name, m in details.items()},
+        extra={"training": training_info},
+    ).save(output)
+    record = _training_record(config, data, trainer, max_length, use_bf16, resumed_from)
+    (output / "training_config.json").write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (output / "metrics.json").write_text(json.dumps(details, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    log_history = trainer.state.log_history
+    (output / "log_history.json").write_text(json.dumps(log_history, indent=2) + "\n", encoding="utf-8")
+    cards.plot_training_curve(log_history, output / "training_curve.png", metric=BEST_METRIC[config.task])
+    confusion_source = details.get("test") or details.get("dev")
+    if confusion_source is not None:
+        cards.plot_confusion(confusion_source["confusion"], output / "confusion_matrix.png",
+                             title=f"{'test' if 'test' in details else 'dev'} set ({'token types' if config.task == 'ner' else 'labels'})")
+    cards.write_model_card(output, config, data.labels, details, training_info, record)
+
+
+def _training_info(config: TrainConfig, data: PreparedData, state) -> dict:
+    """What kashif.json says about the training run."""
+    return {
         "base_model": config.base_model,
         "train_examples": len(data.train),
         "dev_examples": len(data.dev) if data.dev is not None else 0,
@@ -523,40 +604,28 @@ def _write_outputs(trainer, tokenizer, config: TrainConfig, data: PreparedData, 
         "best_checkpoint": state.best_model_checkpoint,
         "data": data.fingerprints,
     }
-    ModelMetadata(
-        task=config.task,
-        labels=data.labels,
-        normalization=normalization,
-        max_length=max_length,
-        metrics=metrics,
-        extra={"training": training_info},
-    ).save(output)
-    record = {
+
+
+def _training_record(config: TrainConfig, data: PreparedData, trainer, max_length: int, use_bf16: bool,
+                     resumed_from: str | None) -> dict:
+    """training_config.json: the configuration, the data hashes, what took effect, the versions and the command."""
+    world_size = trainer.args.world_size
+    return {
         "config": config.to_dict(),
         "labels": data.labels,
         "data": data.fingerprints,
         "effective": {
             "bf16": use_bf16,
             "max_length": max_length,
-            "world_size": trainer.args.world_size,
-            "global_batch_size": config.batch_size * config.grad_accum * trainer.args.world_size,
-            "global_step": state.global_step,
+            "world_size": world_size,
+            "global_batch_size": config.batch_size * config.grad_accum * world_size,
+            "global_step": trainer.state.global_step,
             "resumed_from": resumed_from,
             "train_examples": len(data.train),
         },
         "versions": _versions(),
         "command": sys.argv,
     }
-    (output / "training_config.json").write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    (output / "metrics.json").write_text(json.dumps(details, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    log_history = state.log_history
-    (output / "log_history.json").write_text(json.dumps(log_history, indent=2) + "\n", encoding="utf-8")
-    cards.plot_training_curve(log_history, output / "training_curve.png", metric="f1" if config.task == "ner" else "macro_f1")
-    confusion_source = details.get("test") or details.get("dev")
-    if confusion_source is not None:
-        cards.plot_confusion(confusion_source["confusion"], output / "confusion_matrix.png",
-                             title=f"{'test' if 'test' in details else 'dev'} set ({'token types' if config.task == 'ner' else 'labels'})")
-    cards.write_model_card(output, config, data.labels, details, training_info, record)
 
 
 def configure_logging() -> None:

@@ -19,8 +19,11 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from kashif.model.settings import add_arguments, from_args, setting
 
 WORK_DIR = "pretrain-work"
 SIZES: dict[str, tuple[int, int]] = {  # name -> (layers, hidden)
@@ -36,41 +39,55 @@ class PretrainError(ValueError):
     """A problem with the options or inputs, reported as one line."""
 
 
+def _empty_is_none(text: str) -> str | None:
+    return text or None
+
+
 @dataclass
 class PretrainConfig:
-    corpus: list[str]
-    output: str
-    text_field: str = "text"
-    match_field: str | None = "title"
-    exclude: list[str] = field(default_factory=list)
-    max_documents: int | None = None
-    dedup: bool = True
-    size: str = "small"
-    vocab_size: int = 24000
-    min_frequency: int = 2
-    tokenizer: str | None = None
-    init_from: str | None = None
-    init_embeddings: str = "none"
-    skipgram_epochs: int = 3
-    skipgram_window: int = 5
-    save_init: str | None = None
-    max_length: int = 128
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_fraction: float = 0.06
-    mlm_probability: float = 0.15
-    max_steps: int | None = None
-    max_minutes: float | None = None
-    max_tokens: int | None = None
-    save_every_minutes: float = 10.0
-    eval_sequences: int = 64
-    seed: int = 42
-    precision: str = "auto"
-    threads: int | None = None
-    device: str = "cpu"
-    resume: bool = False
-    progress: bool = True
+    """Every field is a `kashif pretrain` flag."""
+
+    corpus: list[str] = setting(
+        help="corpus file: .txt(.gz) (blank line between documents), .jsonl(.gz) with a text field, "
+             "or conll:PATH (first column of a CoNLL file); repeatable", repeat=True, metavar="[FORMAT:]PATH")
+    output: str = setting(help="output model directory")
+    text_field: str = setting("text", "JSONL field with the document text")
+    match_field: str | None = setting(
+        "title", "JSONL field compared against the exclusion list; a match drops the whole document; "
+                 "never used as text; '' disables it", parse=_empty_is_none)
+    exclude: list[str] = setting(
+        help="sentences that must not appear in the pretraining text: CSV/TSV (columns s1, s2, claim_s, text, sentence) "
+             "or one sentence per line; repeatable", default_factory=list, repeat=True, metavar="PATH")
+    max_documents: int | None = setting(None, "read at most this many documents")
+    dedup: bool = setting(True, "drop duplicate paragraphs")
+    size: str = setting("small", "encoder size preset (from scratch)", choices=sorted(SIZES))
+    vocab_size: int = setting(24000)
+    min_frequency: int = setting(2)
+    tokenizer: str | None = setting(None, "reuse this tokenizer directory instead of training one")
+    init_from: str | None = setting(None, "continue pretraining this encoder directory (domain adaptation)")
+    init_embeddings: str = setting("none", "initialise word embeddings from skip-gram vectors over the pieces "
+                                           "(needs gensim)", choices=("none", "skipgram"))
+    skipgram_epochs: int = setting(3)
+    skipgram_window: int = setting(5)
+    save_init: str | None = setting(None, "also save the initialised encoder (before MLM) to this directory")
+    max_length: int = setting(128, "packed sequence length")
+    batch_size: int = setting(64)
+    learning_rate: float = setting(1e-3)
+    weight_decay: float = setting(0.01)
+    warmup_fraction: float = setting(0.06, "share of the budget spent warming up")
+    mlm_probability: float = setting(0.15)
+    max_steps: int | None = setting(None)
+    max_minutes: float | None = setting(None, "wall-clock budget of the MLM phase")
+    max_tokens: int | None = setting(None, "token budget of the MLM phase")
+    save_every_minutes: float = setting(10.0, "checkpoint interval in minutes")
+    eval_sequences: int = setting(64, "held-out blocks for the masked-LM loss")
+    seed: int = setting(42)
+    precision: str = setting("auto", "auto = bf16 autocast when the CPU/GPU supports it",
+                             choices=("auto", "fp32", "bf16"))
+    threads: int | None = setting(None, "torch CPU threads")
+    device: str = setting("cpu", "cpu or cuda")
+    resume: bool = setting(False, "continue from OUTPUT/pretrain-work/checkpoint.pt", show_default=False)
+    progress: bool = setting(True, "show a progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,64 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kashif pretrain",
         description="Train a WordPiece tokenizer and pretrain (or continue pretraining) a BERT encoder with masked-LM.",
     )
-    p.add_argument("--corpus", action="append", required=True, metavar="[FORMAT:]PATH",
-                   help="corpus file: .txt(.gz) (blank line between documents), .jsonl(.gz) with a text field, "
-                        "or conll:PATH (first column of a CoNLL file); repeatable")
-    p.add_argument("--output", required=True, help="output model directory")
-    p.add_argument("--text-field", default="text", help="JSONL field with the document text (default: text)")
-    p.add_argument("--match-field", default="title",
-                   help="JSONL field compared against the exclusion list; a match drops the whole document "
-                        "(never used as text; '' to disable; default: title)")
-    p.add_argument("--exclude", action="append", default=[], metavar="PATH",
-                   help="sentences that must not appear in the pretraining text: CSV/TSV (columns s1, s2, claim_s, "
-                        "text, sentence) or one sentence per line; repeatable")
-    p.add_argument("--max-documents", type=int, help="read at most this many documents")
-    p.add_argument("--no-dedup", action="store_true", help="keep duplicate paragraphs")
-    p.add_argument("--size", choices=sorted(SIZES), default="small", help="encoder size preset (from scratch)")
-    p.add_argument("--vocab-size", type=int, default=24000)
-    p.add_argument("--min-frequency", type=int, default=2)
-    p.add_argument("--tokenizer", help="reuse this tokenizer directory instead of training one")
-    p.add_argument("--init-from", help="continue pretraining this encoder directory (domain adaptation)")
-    p.add_argument("--init-embeddings", choices=["none", "skipgram"], default="none",
-                   help="initialise word embeddings from skip-gram vectors over the pieces (needs gensim)")
-    p.add_argument("--skipgram-epochs", type=int, default=3)
-    p.add_argument("--skipgram-window", type=int, default=5)
-    p.add_argument("--save-init", help="also save the initialised encoder (before MLM) to this directory")
-    p.add_argument("--max-length", type=int, default=128, help="packed sequence length")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--warmup-fraction", type=float, default=0.06, help="share of the budget spent warming up")
-    p.add_argument("--mlm-probability", type=float, default=0.15)
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--max-minutes", type=float, help="wall-clock budget of the MLM phase")
-    p.add_argument("--max-tokens", type=int, help="token budget of the MLM phase")
-    p.add_argument("--save-every-minutes", type=float, default=10.0, help="checkpoint interval")
-    p.add_argument("--eval-sequences", type=int, default=64, help="held-out blocks for the masked-LM loss")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                   help="auto = bf16 autocast when the CPU/GPU supports it")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--resume", action="store_true", help="continue from OUTPUT/pretrain-work/checkpoint.pt")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_arguments(p, PretrainConfig)
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> PretrainConfig:
-    cfg = PretrainConfig(
-        corpus=args.corpus, output=args.output, text_field=args.text_field,
-        match_field=args.match_field or None, exclude=args.exclude, max_documents=args.max_documents,
-        dedup=not args.no_dedup, size=args.size, vocab_size=args.vocab_size, min_frequency=args.min_frequency,
-        tokenizer=args.tokenizer, init_from=args.init_from, init_embeddings=args.init_embeddings,
-        skipgram_epochs=args.skipgram_epochs, skipgram_window=args.skipgram_window, save_init=args.save_init,
-        max_length=args.max_length, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        weight_decay=args.weight_decay, warmup_fraction=args.warmup_fraction,
-        mlm_probability=args.mlm_probability, max_steps=args.max_steps, max_minutes=args.max_minutes,
-        max_tokens=args.max_tokens, save_every_minutes=args.save_every_minutes,
-        eval_sequences=args.eval_sequences, seed=args.seed, precision=args.precision, threads=args.threads,
-        device=args.device, resume=args.resume, progress=not args.no_progress,
-    )
+    cfg = from_args(PretrainConfig, args)
     validate(cfg)
     return cfg
 
@@ -419,200 +384,347 @@ def evaluate_loss(model, eval_ids, cfg: PretrainConfig, special_ids, mask_id: in
     return total / count if count else None
 
 
-def _save_checkpoint(path: Path, model, optimizer, progress: Progress, cfg: PretrainConfig) -> None:
-    import torch
+@dataclass
+class BlockSplit:
+    """The packed blocks: the last `eval_rows` are held out for the masked-LM loss, the rest are trained on."""
 
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "progress": asdict(progress), "config": asdict(cfg)}, tmp)
-    tmp.replace(path)
+    blocks: np.ndarray
+    train_rows: int
+    eval_rows: int
+
+    @property
+    def eval_ids(self) -> np.ndarray | None:
+        return self.blocks[len(self.blocks) - self.eval_rows:] if self.eval_rows else None
+
+    def steps_per_epoch(self, cfg: PretrainConfig) -> int:
+        return self.train_rows // cfg.batch_size
+
+    def batch(self, step: int, cfg: PretrainConfig):
+        """The training rows of optimizer step `step`: each epoch walks a permutation seeded by its number, so a
+        resumed run picks up where the interrupted one stopped."""
+        import torch
+
+        epoch, index = divmod(step, self.steps_per_epoch(cfg))
+        order = np.random.default_rng(cfg.seed + epoch).permutation(self.train_rows)
+        rows = np.sort(order[index * cfg.batch_size:(index + 1) * cfg.batch_size])
+        return torch.from_numpy(np.asarray(self.blocks[rows]).astype(np.int64))
 
 
-def train_mlm(model, blocks: np.ndarray, cfg: PretrainConfig, tokenizer, work: Path) -> dict:
-    import torch
-    from tqdm.auto import tqdm
-
-    device = torch.device(cfg.device)
-    model.to(device).train()
-    bf16 = use_bf16(cfg)
+def split_blocks(blocks: np.ndarray, cfg: PretrainConfig) -> BlockSplit:
     n_eval = min(cfg.eval_sequences, max(0, len(blocks) // 10))
-    eval_ids = blocks[len(blocks) - n_eval:] if n_eval else None
     train_rows = len(blocks) - n_eval
     if train_rows < cfg.batch_size:
         raise PretrainError(
             f"the corpus packs into {train_rows} training blocks of {cfg.max_length} tokens, fewer than one batch "
             f"({cfg.batch_size}): give more text or lower --batch-size/--max-length"
         )
-    steps_per_epoch = train_rows // cfg.batch_size
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        (no_decay if param.ndim < 2 or "LayerNorm" in name else decay).append(param)
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.learning_rate, betas=(0.9, 0.98), eps=1e-6,
-    )
-    progress = Progress()
-    checkpoint = work / "checkpoint.pt"
-    if cfg.resume and checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+    return BlockSplit(blocks, train_rows, n_eval)
+
+
+@dataclass
+class MaskedLM:
+    """One masked-LM run's model, optimizer and masking: an optimizer step, the held-out loss, checkpoints."""
+
+    model: Any
+    optimizer: Any
+    cfg: PretrainConfig
+    special_ids: list[int]
+    mask_id: int
+    bf16: bool
+
+    @classmethod
+    def start(cls, model, cfg: PretrainConfig, tokenizer) -> "MaskedLM":
+        """Moves `model` to the device in training mode; AdamW without weight decay on biases and LayerNorms."""
+        import torch
+
+        model.to(torch.device(cfg.device)).train()
+        bf16 = use_bf16(cfg)
+        decay, no_decay = [], []
+        for name, param in model.named_parameters():
+            (no_decay if param.ndim < 2 or "LayerNorm" in name else decay).append(param)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=cfg.learning_rate, betas=(0.9, 0.98), eps=1e-6,
+        )
+        special_ids = [i for i in (tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id) if i is not None]
+        return cls(model, optimizer, cfg, special_ids, tokenizer.mask_token_id, bf16)
+
+    def step(self, batch, step: int, lr: float) -> float:
+        """One optimizer step on `batch` at learning rate `lr`; the masking is seeded by the step number. Returns
+        the loss."""
+        import torch
+
+        cfg, device = self.cfg, torch.device(self.cfg.device)
+        generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        inputs, masked = mask_tokens(batch, self.special_ids, self.mask_id, self.model.config.vocab_size,
+                                     cfg.mlm_probability, generator)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            loss = mlm_loss(self.model, inputs.to(device), batch.to(device), masked.to(device))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    def eval_loss(self, eval_ids) -> float | None:
+        return evaluate_loss(self.model, eval_ids, self.cfg, self.special_ids, self.mask_id, self.bf16)
+
+    def save(self, path: Path, progress: Progress) -> None:
+        import torch
+
+        tmp = path.with_suffix(".tmp")
+        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                    "progress": asdict(progress), "config": asdict(self.cfg)}, tmp)
+        tmp.replace(path)
+
+    def resume(self, path: Path) -> Progress:
+        import torch
+
+        state = torch.load(path, map_location=torch.device(self.cfg.device), weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
         progress = Progress(**state["progress"])
         _log(f"resumed at step {progress.step} ({progress.tokens:,} tokens, {progress.elapsed / 60:.1f} min)")
-    special_ids = [i for i in (tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id) if i is not None]
-    mask_id = tokenizer.mask_token_id
-    vocab = model.config.vocab_size
-    initial_eval = evaluate_loss(model, eval_ids, cfg, special_ids, mask_id, bf16) if progress.step == 0 else None
+        return progress
+
+
+@dataclass
+class LossLog:
+    """The smoothed training loss, and a history row every 100 steps (logged when there is no progress bar)."""
+
+    ema: float | None = None
+    history: list[dict] = field(default_factory=list)
+
+    def add(self, loss: float, lr: float, progress: Progress, cfg: PretrainConfig) -> None:
+        self.ema = loss if self.ema is None else 0.98 * self.ema + 0.02 * loss
+        if progress.step % 100 != 0:
+            return
+        self.history.append({"step": progress.step, "tokens": progress.tokens,
+                             "minutes": round(progress.elapsed / 60, 2), "loss": round(self.ema, 4), "lr": lr})
+        if not cfg.progress:
+            _log(f"step {progress.step} loss {self.ema:.3f} lr {lr:.2e} "
+                 f"{progress.tokens / max(progress.elapsed, 1e-9):,.0f} tok/s")
+
+
+def run_steps(mlm: MaskedLM, split: BlockSplit, progress: Progress, checkpoint: Path) -> LossLog:
+    """Optimizer steps until a budget runs out, checkpointing every --save-every-minutes."""
+    from tqdm.auto import tqdm
+
+    cfg = mlm.cfg
     tokens_per_step = cfg.batch_size * cfg.max_length
     bar = tqdm(total=cfg.max_steps, initial=progress.step, disable=not cfg.progress, unit="step",
                dynamic_ncols=True, mininterval=5)
+    losses = LossLog()
     last_save = time.monotonic()
-    loss_ema: float | None = None
-    history: list[dict] = []
     while not progress.done(cfg):
-        t0 = time.monotonic()
-        epoch, index = divmod(progress.step, steps_per_epoch)
-        order = np.random.default_rng(cfg.seed + epoch).permutation(train_rows)
-        rows = np.sort(order[index * cfg.batch_size:(index + 1) * cfg.batch_size])
-        batch = torch.from_numpy(np.asarray(blocks[rows]).astype(np.int64))
-        generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + progress.step)
-        inputs, masked = mask_tokens(batch, special_ids, mask_id, vocab, cfg.mlm_probability, generator)
+        started = time.monotonic()
         lr = learning_rate(cfg, progress.fraction(cfg))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = mlm_loss(model, inputs.to(device), batch.to(device), masked.to(device))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise PretrainError(f"loss became {value} at step {progress.step}: lower --learning-rate")
+        loss = mlm.step(split.batch(progress.step, cfg), progress.step, lr)
+        if not math.isfinite(loss):
+            raise PretrainError(f"loss became {loss} at step {progress.step}: lower --learning-rate")
+        seconds = time.monotonic() - started
         progress.step += 1
         progress.tokens += tokens_per_step
-        dt = time.monotonic() - t0
-        progress.elapsed += dt
-        loss_ema = value if loss_ema is None else 0.98 * loss_ema + 0.02 * value
+        progress.elapsed += seconds
+        losses.add(loss, lr, progress, cfg)
         bar.update(1)
-        bar.set_postfix(loss=f"{loss_ema:.3f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_step / dt:,.0f}", refresh=False)
-        if progress.step % 100 == 0:
-            history.append({"step": progress.step, "tokens": progress.tokens, "minutes": round(progress.elapsed / 60, 2),
-                            "loss": round(loss_ema, 4), "lr": lr})
-            if not cfg.progress:
-                _log(f"step {progress.step} loss {loss_ema:.3f} lr {lr:.2e} "
-                     f"{progress.tokens / max(progress.elapsed, 1e-9):,.0f} tok/s")
+        bar.set_postfix(loss=f"{losses.ema:.3f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_step / seconds:,.0f}",
+                        refresh=False)
         if time.monotonic() - last_save > cfg.save_every_minutes * 60:
-            _save_checkpoint(checkpoint, model, optimizer, progress, cfg)
+            mlm.save(checkpoint, progress)
             last_save = time.monotonic()
     bar.close()
-    _save_checkpoint(checkpoint, model, optimizer, progress, cfg)
-    final_eval = evaluate_loss(model, eval_ids, cfg, special_ids, mask_id, bf16)
+    return losses
+
+
+def train_mlm(model, blocks: np.ndarray, cfg: PretrainConfig, tokenizer, work: Path) -> dict:
+    """Masked-LM training of `model` on the token blocks (resuming from `work`'s checkpoint with --resume)."""
+    mlm = MaskedLM.start(model, cfg, tokenizer)
+    split = split_blocks(blocks, cfg)
+    checkpoint = work / "checkpoint.pt"
+    progress = mlm.resume(checkpoint) if cfg.resume and checkpoint.is_file() else Progress()
+    initial_eval = mlm.eval_loss(split.eval_ids) if progress.step == 0 else None
+    losses = run_steps(mlm, split, progress, checkpoint)
+    mlm.save(checkpoint, progress)
+    final_eval = mlm.eval_loss(split.eval_ids)
     return {
         "steps": progress.step, "tokens_seen": progress.tokens, "mlm_minutes": round(progress.elapsed / 60, 2),
-        "epochs": round(progress.step / steps_per_epoch, 3), "train_blocks": train_rows, "eval_blocks": n_eval,
-        "eval_loss_initial": initial_eval, "eval_loss_final": final_eval, "final_train_loss_ema": loss_ema,
-        "bf16": bf16, "history": history,
+        "epochs": round(progress.step / split.steps_per_epoch(cfg), 3), "train_blocks": split.train_rows,
+        "eval_blocks": split.eval_rows, "eval_loss_initial": initial_eval, "eval_loss_final": final_eval,
+        "final_train_loss_ema": losses.ema, "bf16": mlm.bf16, "history": losses.history,
     }
 
 
 # ---------------------------------------------------------------- entry point
 
 
-def run(cfg: PretrainConfig) -> dict:
-    import torch
-    from transformers import AutoModelForMaskedLM, AutoTokenizer
+@dataclass
+class WorkDir:
+    """OUTPUT/pretrain-work: the text cache, tokenizer, token blocks and checkpoint, and (state.json) which
+    preparation steps are done, for --resume, and how long they took."""
+
+    path: Path
+    state: dict
+
+    @classmethod
+    def open(cls, path: Path, resume: bool) -> "WorkDir":
+        path.mkdir(parents=True, exist_ok=True)
+        state_file = path / "state.json"
+        return cls(path, json.loads(state_file.read_text()) if resume and state_file.is_file() else {})
+
+    @property
+    def corpus_file(self) -> Path:
+        return self.path / "corpus.txt"
+
+    @property
+    def tokenizer_dir(self) -> Path:
+        return self.path / "tokenizer"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / "checkpoint.pt"
+
+    def blocks_file(self, max_length: int) -> Path:
+        return self.path / f"blocks{max_length}.bin"
+
+    @property
+    def timings(self) -> dict[str, float]:
+        return self.state.get("timings", {})
+
+    def done(self, step: str) -> bool:
+        return bool(self.state.get(step))
+
+    def mark_done(self, step: str, started: float) -> None:
+        self.state[step] = True
+        self.state["timings"] = {**self.timings, step: round(time.monotonic() - started, 1)}
+        (self.path / "state.json").write_text(json.dumps(self.state, indent=1))
+
+
+def prepare_corpus(cfg: PretrainConfig, work: WorkDir) -> dict:
+    """The normalized text cache (reused with --resume); returns the corpus statistics."""
+    if work.done("corpus") and work.corpus_file.is_file():
+        stats = work.state["corpus_stats"]
+    else:
+        started = time.monotonic()
+        _log("reading corpus")
+        stats = work.state["corpus_stats"] = write_text_cache(cfg, work.path)
+        work.mark_done("corpus", started)
+    _log(f"corpus: {stats}")
+    return stats
+
+
+def prepare_tokenizer(cfg: PretrainConfig, work: WorkDir):
+    """--init-from's or --tokenizer's tokenizer, else a WordPiece trained on the text cache (reused with --resume)."""
+    from transformers import AutoTokenizer
 
     from kashif.training.tokenizer import check_tokenizer, train_wordpiece
+
+    if cfg.init_from or cfg.tokenizer:
+        tokenizer = AutoTokenizer.from_pretrained(cfg.init_from or cfg.tokenizer)
+    elif work.done("tokenizer") and work.tokenizer_dir.is_dir():
+        tokenizer = AutoTokenizer.from_pretrained(work.tokenizer_dir)
+    else:
+        started = time.monotonic()
+        _log(f"training WordPiece tokenizer (vocab {cfg.vocab_size})")
+        tokenizer = train_wordpiece(_iter_lines(work.corpus_file), vocab_size=cfg.vocab_size,
+                                    min_frequency=cfg.min_frequency)
+        tokenizer.save_pretrained(work.tokenizer_dir)
+        work.mark_done("tokenizer", started)
+    check_tokenizer(tokenizer)
+    _log(f"tokenizer: {len(tokenizer)} entries")
+    return tokenizer
+
+
+def prepare_blocks(cfg: PretrainConfig, work: WorkDir, tokenizer) -> np.ndarray:
+    """The text cache encoded and packed into blocks of --max-length ids (reused with --resume)."""
+    path = work.blocks_file(cfg.max_length)
+    if not (work.done("blocks") and path.is_file()):
+        started = time.monotonic()
+        _log("encoding and packing")
+        encode_blocks(tokenizer, work.corpus_file, path, cfg.max_length)
+        work.mark_done("blocks", started)
+    blocks = open_blocks(path)
+    _log(f"{blocks.shape[0]:,} blocks of {cfg.max_length} tokens")
+    return blocks
+
+
+def init_model(cfg: PretrainConfig, work: WorkDir, tokenizer, blocks: np.ndarray, resuming: bool):
+    """The encoder to pretrain: --init-from's, or a new one of --size, its word embeddings from skip-gram vectors
+    with --init-embeddings skipgram (not when resuming: the checkpoint has them). Returns (model, the number of
+    pieces given skip-gram vectors, or None)."""
+    import torch
+    from transformers import AutoModelForMaskedLM
+
+    if cfg.init_from:
+        model = AutoModelForMaskedLM.from_pretrained(cfg.init_from, dtype=torch.float32)
+        if len(tokenizer) > model.config.vocab_size:
+            model.resize_token_embeddings(len(tokenizer))
+        return model, None
+    model = new_model(cfg.size, len(tokenizer), cfg.max_length, tokenizer)
+    if cfg.init_embeddings != "skipgram" or resuming:
+        return model, None
+    started = time.monotonic()
+    _log("training skip-gram vectors")
+    ids, vectors = skipgram_embeddings(
+        blocks, tokenizer, model.config.hidden_size, cfg.skipgram_epochs, cfg.skipgram_window, cfg.seed,
+        work.path, cfg.threads or torch.get_num_threads(),
+    )
+    pieces = set_word_embeddings(model, ids, vectors)
+    work.mark_done("skipgram", started)
+    return model, pieces
+
+
+def _write_report(path: Path, report: dict) -> None:
+    path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def save_init_snapshot(directory: Path, model, tokenizer, report: dict, timings: dict[str, float]) -> None:
+    """--save-init: the initialised encoder, before masked-LM, with the report so far."""
+    import torch
+
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    _write_report(directory / "pretrain.json", {
+        **report, "snapshot": "initialised encoder, before masked-LM",
+        "mlm": {"steps": 0, "tokens_seen": 0, "mlm_minutes": 0.0},
+        "timings_s": timings, "threads": torch.get_num_threads(),
+    })
+
+
+def run(cfg: PretrainConfig) -> dict:
+    """The whole pipeline (see the module docstring); returns the report also written to OUTPUT/pretrain.json."""
+    import torch
 
     started = time.monotonic()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     output = Path(cfg.output)
-    work = output / WORK_DIR
-    work.mkdir(parents=True, exist_ok=True)
-    state_file = work / "state.json"
-    state = json.loads(state_file.read_text()) if cfg.resume and state_file.is_file() else {}
-    report: dict = {"config": asdict(cfg)}
-    timings: dict[str, float] = {}
-
-    def step_done(name: str, t0: float) -> None:
-        timings[name] = round(time.monotonic() - t0, 1)
-        state[name] = True
-        state["timings"] = {**state.get("timings", {}), name: timings[name]}
-        state_file.write_text(json.dumps(state, indent=1))
-
-    t0 = time.monotonic()
-    if state.get("corpus") and (work / "corpus.txt").is_file():
-        report["corpus"] = state["corpus_stats"]
-    else:
-        _log("reading corpus")
-        report["corpus"] = state["corpus_stats"] = write_text_cache(cfg, work)
-        step_done("corpus", t0)
-    _log(f"corpus: {report['corpus']}")
-
-    t0 = time.monotonic()
-    tok_dir = work / "tokenizer"
-    if cfg.init_from or cfg.tokenizer:
-        tokenizer = AutoTokenizer.from_pretrained(cfg.init_from or cfg.tokenizer)
-    elif state.get("tokenizer") and tok_dir.is_dir():
-        tokenizer = AutoTokenizer.from_pretrained(tok_dir)
-    else:
-        _log(f"training WordPiece tokenizer (vocab {cfg.vocab_size})")
-        tokenizer = train_wordpiece(_iter_lines(work / "corpus.txt"), vocab_size=cfg.vocab_size,
-                                    min_frequency=cfg.min_frequency)
-        tokenizer.save_pretrained(tok_dir)
-        step_done("tokenizer", t0)
-    check_tokenizer(tokenizer)
-    _log(f"tokenizer: {len(tokenizer)} entries")
-
-    t0 = time.monotonic()
-    blocks_path = work / f"blocks{cfg.max_length}.bin"
-    if not (state.get("blocks") and blocks_path.is_file()):
-        _log("encoding and packing")
-        encode_blocks(tokenizer, work / "corpus.txt", blocks_path, cfg.max_length)
-        step_done("blocks", t0)
-    blocks = open_blocks(blocks_path)
+    work = WorkDir.open(output / WORK_DIR, cfg.resume)
+    report: dict = {"config": asdict(cfg), "corpus": prepare_corpus(cfg, work)}
+    tokenizer = prepare_tokenizer(cfg, work)
+    blocks = prepare_blocks(cfg, work, tokenizer)
     report["corpus"]["blocks"] = int(blocks.shape[0])
     report["corpus"]["pieces"] = int(blocks.shape[0] * blocks.shape[1])
-    _log(f"{blocks.shape[0]:,} blocks of {cfg.max_length} tokens")
-
-    resuming = cfg.resume and (work / "checkpoint.pt").is_file()
-    if cfg.init_from:
-        model = AutoModelForMaskedLM.from_pretrained(cfg.init_from, dtype=torch.float32)
-        if len(tokenizer) > model.config.vocab_size:
-            model.resize_token_embeddings(len(tokenizer))
-    else:
-        model = new_model(cfg.size, len(tokenizer), cfg.max_length, tokenizer)
-        if cfg.init_embeddings == "skipgram" and not resuming:
-            t0 = time.monotonic()
-            _log("training skip-gram vectors")
-            ids, vectors = skipgram_embeddings(
-                blocks, tokenizer, model.config.hidden_size, cfg.skipgram_epochs, cfg.skipgram_window, cfg.seed,
-                work, cfg.threads or torch.get_num_threads(),
-            )
-            report["skipgram_pieces"] = set_word_embeddings(model, ids, vectors)
-            step_done("skipgram", t0)
+    resuming = cfg.resume and work.checkpoint.is_file()
+    model, skipgram_pieces = init_model(cfg, work, tokenizer, blocks, resuming)
+    if skipgram_pieces is not None:
+        report["skipgram_pieces"] = skipgram_pieces
     report["parameters"] = sum(p.numel() for p in model.parameters())
     if cfg.save_init and not resuming:
-        model.save_pretrained(cfg.save_init)
-        tokenizer.save_pretrained(cfg.save_init)
-        snapshot = {**report, "snapshot": "initialised encoder, before masked-LM",
-                    "mlm": {"steps": 0, "tokens_seen": 0, "mlm_minutes": 0.0},
-                    "timings_s": state.get("timings", {}), "threads": torch.get_num_threads()}
-        (Path(cfg.save_init) / "pretrain.json").write_text(
-            json.dumps(snapshot, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        save_init_snapshot(Path(cfg.save_init), model, tokenizer, report, work.timings)
 
     _log(f"MLM: {report['parameters']:,} parameters, batch {cfg.batch_size}×{cfg.max_length}")
-    report["mlm"] = train_mlm(model, blocks, cfg, tokenizer, work)
+    report["mlm"] = train_mlm(model, blocks, cfg, tokenizer, work.path)
     model.to("cpu")
     model.save_pretrained(output)
     tokenizer.save_pretrained(output)
-    report["timings_s"] = state.get("timings", {})
+    report["timings_s"] = work.timings
     report["total_minutes_this_run"] = round((time.monotonic() - started) / 60, 2)
     report["threads"] = torch.get_num_threads()
-    (output / "pretrain.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    _write_report(output / "pretrain.json", report)
     _log(f"saved {output} (eval MLM loss {report['mlm']['eval_loss_initial']} → {report['mlm']['eval_loss_final']})")
     return report
 

@@ -110,3 +110,41 @@ def test_a_setting_without_a_flag_comes_from_the_environment(monkeypatch):
 def test_default_of_reads_the_declaration():
     assert default_of(Demo, "port") == 8000
     assert default_of(Serving, "keys") == ()
+
+
+@dataclass
+class Job:
+    inputs: list[str] = setting(help="input file; repeatable", repeat=True, metavar="PATH")
+    labels: list[str] | None = setting(None, "comma-separated labels")
+    resume: bool | str = setting(False, "resume (from the checkpoint named)", nargs="?", const=True, show_default=False)
+    rate: float = setting(5e-5, "learning rate")
+    skip: list[str] = setting(help="skipped files", default_factory=list, repeat=True)
+
+
+def _parse_job(argv: list[str], **kwargs) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, Job, **kwargs)
+    return parser.parse_args(argv)
+
+
+def test_repeated_comma_list_and_optional_value_flags():
+    got = from_args(Job, _parse_job(["--inputs", "a", "--inputs", "b", "--labels", "x, y", "--resume"]))
+    assert got == Job(inputs=["a", "b"], labels=["x", "y"], resume=True, skip=[])
+    assert from_args(Job, _parse_job(["--inputs", "a", "--resume", "ckpt-2"])).resume == "ckpt-2"
+    assert from_args(Job, _parse_job(["--inputs", "a"])).resume is False
+
+
+def test_a_field_without_default_is_a_required_flag_unless_defaults_are_suppressed(capsys):
+    with pytest.raises(SystemExit):
+        _parse_job([])
+    assert "the following arguments are required: --inputs" in capsys.readouterr().err
+    assert vars(_parse_job([], suppress_defaults=True)) == {}
+
+
+def test_help_shows_defaults_compactly(capsys):
+    with pytest.raises(SystemExit):
+        _parse_job(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "learning rate (default 5e-5)" in out
+    assert "resume (from the checkpoint named)" in out and "default False" not in out
+    assert "skipped files" in out and "default []" not in out
