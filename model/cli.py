@@ -9,6 +9,7 @@ import sys
 from kashif.model.answer_formats import ANSWER_FORMATS, answer_entities
 from kashif.model.backends import BACKENDS, PRECISION_CHOICES
 from kashif.model.decoding import SUBWORD_STRATEGIES
+from kashif.model.tasks import TASKS
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +42,7 @@ def predictor_config_from_args(args: argparse.Namespace):
     )
 
 
-def predictor_from_args(args: argparse.Namespace, tasks: tuple[str, ...] = ("ner", "stance")):
+def predictor_from_args(args: argparse.Namespace, tasks: tuple[str, ...] = TASKS):
     """Build the shared Predictor from parsed `add_model_arguments` flags."""
     from kashif.model.predictor import Predictor
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from kashif.model.errors import first_line, typed_line
 from kashif.model.metadata import METADATA_FILE, ModelMetadata
+from kashif.model.tasks import TASKS
 from kashif.model.text import Normalization
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
@@ -140,7 +141,7 @@ def resolve_model_refs(model: str | None = None, ner_model: str | None = None, s
         bundle = Path(model).expanduser()
         if not bundle.is_dir():
             raise ModelLoadError(f"{model}: no such bundle directory")
-        for task in ("ner", "stance"):
+        for task in TASKS:
             if (bundle / task).is_dir():
                 refs[task] = str(bundle / task)
         if not refs:

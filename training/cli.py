@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from kashif.model.errors import typed_line
+from kashif.model.tasks import TASKS
 
 
 # Input formats of train and evaluate (training.data reads them; label-studio and prodigy: NER only).
@@ -35,7 +36,7 @@ def train_parser() -> argparse.ArgumentParser:
         description="Fine-tune an encoder for NER or stance. Flags override --config; every flag is also a config key.",
         argument_default=None,
     )
-    p.add_argument("task", choices=("ner", "stance"))
+    p.add_argument("task", choices=TASKS)
     p.add_argument("--config", help="YAML or JSON file of settings (keys = flag names)")
     data = p.add_argument_group("data")
     data.add_argument("--train", help="training data: CoNLL/JSONL/CSV/TSV file, `save_to_disk` dir, Baly dir, or hub dataset")
@@ -113,7 +114,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="kashif evaluate", description="Score a model on a labeled file through the shared Predictor.")
     p.add_argument("--data", required=True, help="labeled data (same formats as kashif train)")
-    p.add_argument("--task", choices=("ner", "stance"), help="default: the model's task (or guessed from the data)")
+    p.add_argument("--task", choices=TASKS, help="default: the model's task (or guessed from the data)")
     p.add_argument("--output", help="write the full report as JSON here")
     p.add_argument("--format", default="auto", choices=DATA_FORMATS, help="data format (default: by extension)")
     p.add_argument("--split", help="split of a DatasetDict / hub dataset (default: test)")
@@ -136,7 +137,7 @@ def run_evaluate(argv: list[str]) -> int:
     try:
         if not Path(args.data).exists() and "@" not in args.data and "/" not in args.data:
             raise DataError(f"{args.data}: no such file or directory")
-        tasks = (args.task,) if args.task else ("ner", "stance")
+        tasks = (args.task,) if args.task else TASKS
         predictor = predictor_from_args(args, tasks=tasks)
         loaded = [t for t, info in predictor.info().items()]
         task = args.task

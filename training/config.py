@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from kashif.model.errors import first_line
+from kashif.model.tasks import TASKS
 
-TASKS = ("ner", "stance")
 BF16_MODES = ("auto", "on", "off")
 
 

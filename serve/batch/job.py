@@ -17,8 +17,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from kashif.model.tasks import ANSWER_NAMES, TASKS, answer_of_task
 from kashif.serve.batch.readers import FORMATS, InputError, Row, count_rows, detect_format, is_remote, iter_chunks
-from kashif.serve.batch.rows import TASKS, EngineError, FieldSpec, ModelSpec, Outcome, entity_counts, finalize, score_rows
+from kashif.serve.batch.rows import EngineError, FieldSpec, ModelSpec, Outcome, entity_counts, finalize, score_rows
 from kashif.serve.batch.exports import ANNOTATION_FORMATS, OUTPUT_FORMATS, ExportSpec, entity_types, format_from_path, label_config_path, model_version, needs_text, output_writer
 from kashif.serve.batch.shards import ResumeConflict, ShardStore
 
@@ -111,7 +112,7 @@ def _job_from_args(args: argparse.Namespace) -> Job:
         refs = resolve_model_refs(args.model, args.ner_model, args.stance_model)
     except ModelLoadError as err:
         raise UsageError(str(err)) from None
-    served = [t for t in TASKS if {"entities": "ner", "stance": "stance"}[t] in refs]
+    served = [answer_of_task(t) for t in TASKS if t in refs]
     if out_format in ANNOTATION_FORMATS:
         if args.tasks and [t.strip() for t in args.tasks.split(",") if t.strip()] != ["entities"]:
             raise UsageError(f"--output-format {out_format} holds entities only; use --tasks entities (or leave --tasks out)")
@@ -122,13 +123,13 @@ def _job_from_args(args: argparse.Namespace) -> Job:
         served = ["entities"]
     if args.tasks:
         tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-        unknown = [t for t in tasks if t not in TASKS]
+        unknown = [t for t in tasks if t not in ANSWER_NAMES]
         if unknown or not tasks:
             raise UsageError(f"--tasks takes entities and/or stance, not {args.tasks!r}")
         missing = [t for t in tasks if t not in served]
         if missing:
             raise UsageError(f"no {' or '.join(missing)} model: name one with --model, --ner-model or --stance-model")
-        tasks = [t for t in TASKS if t in tasks]
+        tasks = [t for t in ANSWER_NAMES if t in tasks]
     else:
         tasks = served
     if (args.target or args.target_field) and "stance" not in tasks:
