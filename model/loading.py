@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kashif.model.errors import first_line, typed_line
+from kashif.model.errors import KashifError
+from kashif.model.messages import first_line, typed_line
 from kashif.model.metadata import METADATA_FILE, ModelMetadata
 from kashif.model.tasks import TASKS
 from kashif.model.text import Normalization
@@ -23,7 +24,7 @@ _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "sen
 _ARCHITECTURE_TASK = {"TokenClassification": "ner", "SequenceClassification": "stance"}
 
 
-class ModelLoadError(Exception):
+class ModelLoadError(KashifError):
     """A model reference that cannot be loaded; the message says why and what to do."""
 
 

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from kashif.model.errors import typed_line
+from kashif.model.messages import typed_line
 from kashif.model.tasks import TASKS
 
 

@@ -7,13 +7,14 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from kashif.model.errors import first_line
+from kashif.model.errors import KashifError
+from kashif.model.messages import first_line
 from kashif.model.tasks import TASKS
 
 BF16_MODES = ("auto", "on", "off")
 
 
-class ConfigError(ValueError):
+class ConfigError(KashifError, ValueError):
     """An invalid training configuration; the message says which setting and why."""
 
 

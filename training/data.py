@@ -20,7 +20,8 @@ from typing import Iterable, Iterator, Sequence
 from datasets import Dataset, DatasetDict, load_from_disk
 
 from kashif.model.annotation_formats import IMPORT_FORMATS, AnnotationError, looks_like_label_studio, read_annotations, tag_sentences
-from kashif.model.errors import first_line
+from kashif.model.errors import KashifError
+from kashif.model.messages import first_line
 from kashif.training.tagmaps import apply_tag_map
 
 # Directional marks and BOMs that corpora leave inside tokens (NewsFANE prefixes
@@ -31,7 +32,7 @@ NER_FORMATS = ("conll", "jsonl", "csv", "disk", *IMPORT_FORMATS)  # IMPORT_FORMA
 STANCE_FORMATS = ("csv", "tsv", "jsonl", "disk", "baly")
 
 
-class DataError(ValueError):
+class DataError(KashifError, ValueError):
     """Bad training/evaluation data; the message says where and what."""
 
 

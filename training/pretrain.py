@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kashif.model.errors import KashifError
+
 WORK_DIR = "pretrain-work"
 SIZES: dict[str, tuple[int, int]] = {  # name -> (layers, hidden)
     "tiny": (2, 32),
@@ -32,7 +34,7 @@ SIZES: dict[str, tuple[int, int]] = {  # name -> (layers, hidden)
 }
 
 
-class PretrainError(ValueError):
+class PretrainError(KashifError, ValueError):
     """A problem with the options or inputs, reported as one line."""
 
 

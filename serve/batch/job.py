@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from kashif.model.errors import KashifError
 from kashif.model.tasks import ANSWER_NAMES, TASKS, answer_of_task
 from kashif.serve.batch.readers import FORMATS, InputError, Row, count_rows, detect_format, is_remote, iter_chunks
 from kashif.serve.batch.rows import EngineError, FieldSpec, ModelSpec, Outcome, entity_counts, finalize, score_rows
@@ -26,7 +27,7 @@ from kashif.serve.batch.shards import ResumeConflict, ShardStore
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-class UsageError(Exception):
+class UsageError(KashifError):
     """Bad options or inputs: one line on stderr, exit code 2."""
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from kashif.model.errors import first_line
+from kashif.model.errors import KashifError
+from kashif.model.messages import first_line
 
 FORMATS = ("jsonl", "csv", "tsv", "parquet", "txt", "datasets")
 _EXTENSIONS = {
@@ -28,7 +29,7 @@ _EXTENSIONS = {
 _CSV_BLOCK_BYTES = 1 << 20
 
 
-class InputError(Exception):
+class InputError(KashifError):
     """An input that cannot be read at all; the message is one line for the user."""
 
 

@@ -9,13 +9,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from kashif.model.errors import typed_line
+from kashif.model.errors import EXIT_FAILURE, KashifError
+from kashif.model.messages import typed_line
 from kashif.model.tasks import ANSWER_NAMES, task_of_answer
 from kashif.serve.batch.readers import Row, RowError
 
 
-class EngineError(Exception):
+class EngineError(KashifError):
     """The scoring engine itself failed (not one row); the message is one line."""
+
+    exit_code = EXIT_FAILURE
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 
-from kashif.model.errors import first_line
+from kashif.model.messages import first_line
 from kashif.model.loading import BUNDLED_DIR, resolve_model_refs
 from kashif.model.predictor import Predictor
 from kashif.serve.http.batching import MicroBatcher
