@@ -620,19 +620,17 @@ def run(cfg: PretrainConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from kashif.command import run_command
+
     parser = build_parser()
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        cfg = config_from_args(args)
-        run(cfg)
-    except KeyboardInterrupt:
-        print("kashif pretrain: interrupted (continue with --resume)", file=sys.stderr)
-        return 130
-    except (ValueError, OSError) as err:  # PretrainError, CorpusError, TokenizerError are ValueErrors
-        print(f"kashif pretrain: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+    def pretrain() -> None:
+        run(config_from_args(args))
+
+    # ValueError, OSError: values or files this run cannot use, reported like its own PretrainErrors
+    return run_command("pretrain", pretrain, usage_errors=(ValueError, OSError), interrupted="interrupted (continue with --resume)")
 
 
 if __name__ == "__main__":

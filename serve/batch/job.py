@@ -17,14 +17,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from kashif.command import run_command
 from kashif.model.errors import KashifError
+from kashif.model.messages import first_line
 from kashif.model.tasks import ANSWER_NAMES, TASKS, answer_of_task
-from kashif.serve.batch.readers import FORMATS, InputError, Row, count_rows, detect_format, is_remote, iter_chunks
+from kashif.serve.batch.readers import FORMATS, Row, count_rows, detect_format, is_remote, iter_chunks
 from kashif.serve.batch.rows import EngineError, FieldSpec, ModelSpec, Outcome, entity_counts, finalize, score_rows
 from kashif.serve.batch.exports import ANNOTATION_FORMATS, OUTPUT_FORMATS, ExportSpec, entity_types, format_from_path, label_config_path, model_version, needs_text, output_writer
-from kashif.serve.batch.shards import ResumeConflict, ShardStore
+from kashif.serve.batch.shards import ShardStore
 
-EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_ROW_ERRORS = 0, 1
+RESUME_HINT = "rerun the same command to resume"
 
 
 class UsageError(KashifError):
@@ -84,7 +87,7 @@ def _available_cores() -> int:
 
 def _job_from_args(args: argparse.Namespace) -> Job:
     from kashif.model.cli import predictor_config_from_args
-    from kashif.model.loading import ModelLoadError, resolve_model_refs
+    from kashif.model.loading import resolve_model_refs
 
     if args.chunk_size < 1:
         raise UsageError("--chunk-size must be at least 1")
@@ -109,10 +112,7 @@ def _job_from_args(args: argparse.Namespace) -> Job:
             raise UsageError(f"{path}: object-store paths are read by the Ray engine (--engine ray)")
         if not is_remote(path) and not Path(path).exists():
             raise UsageError(f"{path}: no such file")
-    try:
-        refs = resolve_model_refs(args.model, args.ner_model, args.stance_model)
-    except ModelLoadError as err:
-        raise UsageError(str(err)) from None
+    refs = resolve_model_refs(args.model, args.ner_model, args.stance_model)
     served = [answer_of_task(t) for t in TASKS if t in refs]
     if out_format in ANNOTATION_FORMATS:
         if args.tasks and [t.strip() for t in args.tasks.split(",") if t.strip()] != ["entities"]:
@@ -247,10 +247,7 @@ def _summary(job: Job, store: ShardStore, resumed: int, scored_now: int, seconds
 
 def run_job(job: Job, args: argparse.Namespace) -> int:
     store = ShardStore(job.output, fingerprint(job))
-    try:
-        store.open()
-    except ResumeConflict as err:
-        raise UsageError(str(err)) from None
+    store.open()
     resumed = store.rows_done
     started = time.perf_counter()
     try:
@@ -300,27 +297,24 @@ def _score_into(store: ShardStore, job: Job, args: argparse.Namespace, resumed: 
     return done_now
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def score(argv: Sequence[str]) -> int:
+    """The `kashif score` job; its exit code. Failures of the job itself (not of rows) are EngineErrors."""
     from concurrent.futures.process import BrokenProcessPool
 
-    from kashif.model.loading import ModelLoadError
-
-    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
-        job = _job_from_args(args)
-        return run_job(job, args)
-    except (UsageError, InputError, ModelLoadError) as err:
-        print(f"kashif score: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+        return run_job(_job_from_args(args), args)
+    except (OSError, BrokenProcessPool, EngineError) as err:
+        raise EngineError(f"{first_line(err)}; {RESUME_HINT}") from err
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`kashif score` as a function: the exit code, with errors reported on stderr."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return run_command("score", lambda: score(argv), interrupted=f"interrupted; {RESUME_HINT}")
     except SystemExit as exit_:  # --help
         return int(exit_.code or 0)
-    except KeyboardInterrupt:
-        print("kashif score: interrupted; rerun the same command to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (OSError, BrokenProcessPool, EngineError) as err:
-        print(f"kashif score: error: {err or type(err).__name__}; rerun the same command to resume", file=sys.stderr)
-        return EXIT_ROW_ERRORS
 
 
 if __name__ == "__main__":
