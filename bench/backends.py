@@ -7,8 +7,19 @@ import io
 import time
 from pathlib import Path
 
-from bench.common import (BenchOptions, WorkerError, anercorp_sentences, base_ner_model, bundled, call_in_subprocess,
-                          ensure_onnx_exports, rss_mb, spread, write_result)
+from bench.common import (
+    BenchOptions,
+    WorkerError,
+    anercorp_sentences,
+    base_ner_model,
+    bundled,
+    call_in_subprocess,
+    ensure_onnx_exports,
+    rss_mb,
+    spread,
+    write_result,
+)
+from kashif.model.tasks import TASKS
 
 BACKENDS = [("torch", "fp32"), ("torch", "bf16"), ("torch", "int8"), ("onnx", "fp32"), ("onnx", "int8")]
 MAX_F1_DROP = 0.3  # points of F1, the bound for a default
@@ -36,7 +47,7 @@ def measure_backend(spec: dict) -> dict:
     out: dict = {}
     t0 = time.perf_counter()
     predictor = Predictor.from_refs(ner_model=spec.get("ner_model"), stance_model=spec.get("stance_model"), config=config,
-                                    tasks=tuple(t for t in ("ner", "stance") if spec.get(f"{t}_model")))
+                                    tasks=tuple(t for t in TASKS if spec.get(f"{t}_model")))
     out["load_seconds"] = time.perf_counter() - t0
     out["rss_after_load_mb"] = round(rss_mb(), 1)
     if spec.get("ner_model"):

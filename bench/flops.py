@@ -6,8 +6,16 @@ from __future__ import annotations
 import time
 from typing import Mapping
 
-from bench.common import BenchOptions, WorkerError, anercorp_sentences, base_ner_model, call_in_subprocess, ensure_onnx_exports, write_result
-from kashif.model.errors import first_line
+from bench.common import (
+    BenchOptions,
+    WorkerError,
+    anercorp_sentences,
+    base_ner_model,
+    call_in_subprocess,
+    ensure_onnx_exports,
+    write_result,
+)
+from kashif.model.messages import first_line
 
 BATCH_SIZES = (1, 8, 32)
 LIMIT_SIZES = (1024, 2048, 4096)

@@ -11,8 +11,17 @@ import json
 from dataclasses import dataclass
 from typing import Sequence
 
-from bench.common import (BenchOptions, WorkerError, anercorp_sentences, base_ner_model, bundled, call_in_subprocess, compared,
-                          ensure_onnx_exports, write_result)
+from bench.common import (
+    BenchOptions,
+    WorkerError,
+    anercorp_sentences,
+    base_ner_model,
+    bundled,
+    call_in_subprocess,
+    compared,
+    ensure_onnx_exports,
+    write_result,
+)
 
 
 @dataclass(frozen=True)

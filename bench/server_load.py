@@ -24,8 +24,18 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from bench.common import (BENCH_DIR, REPO, BenchOptions, anercorp_sentences, base_ner_model, bundled, compared, ensure_onnx_exports,
-                          process_tree_peak_rss_mb, write_result)
+from bench.common import (
+    BENCH_DIR,
+    REPO,
+    BenchOptions,
+    anercorp_sentences,
+    base_ner_model,
+    bundled,
+    compared,
+    ensure_onnx_exports,
+    process_tree_peak_rss_mb,
+    write_result,
+)
 
 CONCURRENCY = (1, 16, 64)
 BATCHING_ON = "batching on (defaults)"

@@ -1,7 +1,8 @@
 """The `kashif` command: dispatches each subcommand to the package that owns it.
 
 Imports are lazy so that `kashif entities` never loads the server and
-`kashif serve` never loads the training stack.
+`kashif serve` never loads the training stack. Each module's `run(command, argv)`
+returns the exit code and fails the one way, through `kashif.command.run_command`.
 """
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 from xml.sax.saxutils import quoteattr
 
+from kashif.model.errors import KashifError
 from kashif.model.inputs import TextDecodeError, open_text, read_text
 from kashif.model.text import Span, sentence_words
 
@@ -31,7 +32,7 @@ PRODIGY_SKIPPED_ANSWERS = ("reject", "ignore")
 EntityLike = Mapping[str, Any]  # {"start", "end", "label", "score"?}, e.g. `Entity.to_dict()`
 
 
-class AnnotationError(ValueError):
+class AnnotationError(KashifError, ValueError):
     """A record that cannot be used; the message is one line naming the record."""
 
 

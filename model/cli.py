@@ -6,11 +6,13 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from kashif.command import run_command
 from kashif.model.answer_formats import ANSWER_FORMATS, answer_entities
 from kashif.model.settings import add_arguments, from_args
 
 if TYPE_CHECKING:
     from kashif.model.predictor import Predictor, PredictorConfig
+from kashif.model.tasks import TASKS, task_of_answer
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,17 +29,12 @@ def predictor_config_from_args(args: argparse.Namespace) -> "PredictorConfig":
     return from_args(PredictorConfig, args)
 
 
-def predictor_from_args(args: argparse.Namespace, tasks: tuple[str, ...] = ("ner", "stance")) -> "Predictor":
+def predictor_from_args(args: argparse.Namespace, tasks: tuple[str, ...] = TASKS) -> "Predictor":
     """Build the shared Predictor from parsed `add_model_arguments` flags."""
     from kashif.model.predictor import ModelRefs, Predictor
 
     refs = from_args(ModelRefs, args)
     return Predictor.from_refs(refs.model, refs.ner_model, refs.stance_model, predictor_config_from_args(args), tasks=tasks)
-
-
-def fail(message: str, code: int = 2) -> int:
-    print(f"kashif: error: {message}", file=sys.stderr)
-    return code
 
 
 def _read_text(arg: str | None) -> str:
@@ -66,8 +63,6 @@ def _score(value: str) -> float:
 
 
 def run(command: str, argv: list[str]) -> int:
-    from kashif.model.loading import ModelLoadError
-
     parser = argparse.ArgumentParser(prog=f"kashif {command}")
     parser.add_argument("text", nargs="?", help="the text (default: standard input)")
     if command == "stance":
@@ -79,17 +74,19 @@ def run(command: str, argv: list[str]) -> int:
         parser.add_argument("--min-score", type=_score, help="keep only entities scoring at least this (0 to 1)")
     add_model_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        text = _read_text(args.text)
-        if command == "entities":
-            predictor = predictor_from_args(args, tasks=("ner",))
-            out = answer_entities(text, predictor.entities([text])[0], args.format, args.labels, args.min_score)
-        else:
-            predictor = predictor_from_args(args, tasks=("stance",))
-            results = predictor.stance([(text, target) for target in args.target])
-            out = {"stance": [{"target": t, **r.to_dict()} for t, r in zip(args.target, results)]}
-    except (ModelLoadError, ValueError, UnicodeDecodeError) as err:
-        return fail(str(err))
+    # ValueError: no text, a text that is not UTF-8 (UnicodeDecodeError), inference settings out of range
+    return run_command(command, lambda: _answer(command, args), usage_errors=(ValueError,))
+
+
+def _answer(command: str, args: argparse.Namespace) -> int:
+    """Print the answer of `kashif entities` or `kashif stance` as JSON."""
+    text = _read_text(args.text)
+    predictor = predictor_from_args(args, tasks=(task_of_answer(command),))
+    if command == "entities":
+        out = answer_entities(text, predictor.entities([text])[0], args.format, args.labels, args.min_score)
+    else:
+        results = predictor.stance([(text, target) for target in args.target])
+        out = {"stance": [{"target": t, **r.to_dict()} for t, r in zip(args.target, results)]}
     json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
     return 0

@@ -1,14 +1,14 @@
-"""Errors as one readable line, for CLI exits, HTTP messages and logs."""
+"""The one base of the errors a `kashif` command reports, and the exit codes they map to."""
 from __future__ import annotations
 
-
-def first_line(err: BaseException) -> str:
-    """The first line of the error's message, or its type name when it has none."""
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+EXIT_FAILURE = 1  # the command could not finish (an engine crash, an unexpected error)
+EXIT_USAGE = 2  # bad options or inputs: fix the command line or the files and run it again
 
 
-def typed_line(err: BaseException) -> str:
-    """`Type: first line`, or the type name alone when the message is empty."""
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+class KashifError(Exception):
+    """An error a command reports as one line, `kashif <command>: error: <message>`, exiting with `exit_code`.
+
+    Subclasses keep ValueError or RuntimeError as a second base where callers catch them as such.
+    """
+
+    exit_code: int = EXIT_USAGE

@@ -12,7 +12,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from kashif.model.metadata import METADATA_FILE, TASKS
+from kashif.model.metadata import METADATA_FILE
+from kashif.model.tasks import TASKS
 
 DIGEST_CHARS = 12
 HEAD_BYTES = 1 << 20  # of each weight or tokenizer file

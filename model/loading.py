@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kashif.model.errors import first_line, typed_line
+from kashif.model.errors import KashifError
+from kashif.model.messages import first_line, typed_line
 from kashif.model.metadata import METADATA_FILE, ModelMetadata
+from kashif.model.tasks import TASKS
 from kashif.model.text import Normalization
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
@@ -22,7 +24,7 @@ _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "sen
 _ARCHITECTURE_TASK = {"TokenClassification": "ner", "SequenceClassification": "stance"}
 
 
-class ModelLoadError(Exception):
+class ModelLoadError(KashifError):
     """A model reference that cannot be loaded; the message says why and what to do."""
 
 
@@ -67,8 +69,12 @@ def _task_from_architectures(architectures: list[str] | None) -> str | None:
 def load_model(ref: str | os.PathLike, task: str | None = None, device: str = "cpu") -> LoadedModel:
     """Load a token-classification (task "ner") or sequence-classification
     (task "stance") model with its tokenizer and metadata."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
-
+    from transformers import (
+        AutoConfig,
+        AutoModelForSequenceClassification,
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+    )
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -140,7 +146,7 @@ def resolve_model_refs(model: str | None = None, ner_model: str | None = None, s
         bundle = Path(model).expanduser()
         if not bundle.is_dir():
             raise ModelLoadError(f"{model}: no such bundle directory")
-        for task in ("ner", "stance"):
+        for task in TASKS:
             if (bundle / task).is_dir():
                 refs[task] = str(bundle / task)
         if not refs:

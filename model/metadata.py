@@ -5,10 +5,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kashif.model.tasks import TASKS
 from kashif.model.text import Normalization
 
 METADATA_FILE = "kashif.json"
-TASKS = ("ner", "stance")
 
 
 @dataclass

@@ -19,6 +19,7 @@ from kashif.model.encoding import encode_stance_pairs
 from kashif.model.identity import model_identity
 from kashif.model.loading import LoadedModel, load_model, resolve_model_refs
 from kashif.model.settings import from_env, setting
+from kashif.model.tasks import TASKS
 from kashif.model.text import Span, normalize_word, sentence_words
 from kashif.model.types import Entity, StanceResult
 
@@ -116,7 +117,7 @@ class Predictor:
         ner_model: str | None = None,
         stance_model: str | None = None,
         config: PredictorConfig | None = None,
-        tasks: Iterable[str] = ("ner", "stance"),
+        tasks: Iterable[str] = TASKS,
     ) -> "Predictor":
         config = config or from_env(PredictorConfig)
         refs = resolve_model_refs(model, ner_model, stance_model)

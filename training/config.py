@@ -7,14 +7,15 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from kashif.model.errors import first_line
+from kashif.model.errors import KashifError
+from kashif.model.messages import first_line
 from kashif.model.settings import setting, settings_of, value_type
+from kashif.model.tasks import TASKS
 
-TASKS = ("ner", "stance")
 BF16_MODES = ("auto", "on", "off")
 
 
-class ConfigError(ValueError):
+class ConfigError(KashifError, ValueError):
     """An invalid training configuration; the message says which setting and why."""
 
 

@@ -14,13 +14,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kashif.model.errors import KashifError
 from kashif.model.inputs import TextDecodeError, format_from_name, open_text, strip_bidi_marks
 from kashif.model.text import Normalization, normalize_word, split_sentences, split_words
 
 FORMATS = ("text", "jsonl", "conll")
 
 
-class CorpusError(ValueError):
+class CorpusError(KashifError, ValueError):
     """A corpus or exclusion file that cannot be read, with file and line."""
 
 

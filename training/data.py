@@ -20,16 +20,23 @@ from typing import Iterable, Iterator, Sequence, TextIO
 
 from datasets import Dataset, DatasetDict, load_from_disk
 
-from kashif.model.annotation_formats import IMPORT_FORMATS, AnnotationError, looks_like_label_studio, read_annotations, tag_sentences
-from kashif.model.errors import first_line
+from kashif.model.annotation_formats import (
+    IMPORT_FORMATS,
+    AnnotationError,
+    looks_like_label_studio,
+    read_annotations,
+    tag_sentences,
+)
+from kashif.model.errors import KashifError
 from kashif.model.inputs import TextDecodeError, format_from_name, open_text, read_text, strip_bidi_marks
+from kashif.model.messages import first_line
 from kashif.training.tagmaps import apply_tag_map
 
 NER_FORMATS = ("conll", "jsonl", "csv", "disk", *IMPORT_FORMATS)  # IMPORT_FORMATS: label-studio, prodigy
 STANCE_FORMATS = ("csv", "tsv", "jsonl", "disk", "baly")
 
 
-class DataError(ValueError):
+class DataError(KashifError, ValueError):
     """Bad training/evaluation data; the message says where and what."""
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kashif.model.errors import KashifError
+
 MAGIC = b"E5S1"
 Q4_BLOCK = 32
 Q4_BLOCK_BYTES = 2 + Q4_BLOCK // 2
@@ -44,7 +46,7 @@ EMBEDDING_TENSORS = {
 }
 
 
-class EncoderImportError(ValueError):
+class EncoderImportError(KashifError, ValueError):
     """The file is not what `e5.c` describes (bad magic, truncated, a missing tensor)."""
 
 

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from kashif.model.errors import first_line
-from kashif.training.config import ConfigError, TrainConfig, normalization_from_spec
+from kashif.model.errors import KashifError
+from kashif.model.messages import first_line
+from kashif.training.config import TrainConfig, normalization_from_spec
 from kashif.training.data import (
     DataError,
     StanceColumns,
@@ -43,7 +44,7 @@ IGNORE = -100
 log = logging.getLogger("kashif.train")
 
 
-class TrainError(RuntimeError):
+class TrainError(KashifError, RuntimeError):
     """A training run that cannot start or finish; the message is one line."""
 
 
@@ -635,7 +636,3 @@ def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO if _rank() == 0 else logging.WARNING, format="%(message)s", stream=sys.stderr)
     datasets.disable_progress_bars()
     hf_logging.set_verbosity_warning() if _rank() == 0 else hf_logging.set_verbosity_error()
-
-
-def main_errors() -> tuple[type[BaseException], ...]:
-    return (DataError, ConfigError, TrainError)

@@ -14,13 +14,14 @@ from typing import Sequence
 
 import numpy as np
 
+from kashif.model.errors import KashifError
 from kashif.training.metrics import stance_metrics
 
 OFFSETS = tuple(round(x, 2) for x in np.arange(-2.0, 6.01, 0.25))
 RESULT_FILE = "label_bias.json"
 
 
-class BiasError(ValueError):
+class BiasError(KashifError, ValueError):
     """The model has no such label, or no classifier bias to fold the offset into."""
 
 

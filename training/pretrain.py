@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from kashif.model.errors import KashifError
 from kashif.model.settings import add_arguments, from_args, setting
 
 WORK_DIR = "pretrain-work"
@@ -35,7 +36,7 @@ SIZES: dict[str, tuple[int, int]] = {  # name -> (layers, hidden)
 }
 
 
-class PretrainError(ValueError):
+class PretrainError(KashifError, ValueError):
     """A problem with the options or inputs, reported as one line."""
 
 
@@ -730,19 +731,17 @@ def run(cfg: PretrainConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from kashif.command import run_command
+
     parser = build_parser()
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        cfg = config_from_args(args)
-        run(cfg)
-    except KeyboardInterrupt:
-        print("kashif pretrain: interrupted (continue with --resume)", file=sys.stderr)
-        return 130
-    except (ValueError, OSError) as err:  # PretrainError, CorpusError, TokenizerError are ValueErrors
-        print(f"kashif pretrain: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+    def pretrain() -> None:
+        run(config_from_args(args))
+
+    # ValueError, OSError: values or files this run cannot use, reported like its own PretrainErrors
+    return run_command("pretrain", pretrain, usage_errors=(ValueError, OSError), interrupted="interrupted (continue with --resume)")
 
 
 if __name__ == "__main__":

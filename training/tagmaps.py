@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from kashif.model.errors import KashifError
+
 # Fine-grained NewsFANE/WikiFANE types (Alotaibi & Lee 2014, ACE-style taxonomy)
 # onto ANERcorp's four types: persons, organisations, places (GPE, LOC and
 # FAC all count as LOC in ANERcorp), and everything else as MISC.
@@ -29,7 +31,7 @@ PRESETS: dict[str, dict[str, str]] = {
 }
 
 
-class TagMapError(ValueError):
+class TagMapError(KashifError, ValueError):
     pass
 
 

@@ -6,10 +6,12 @@ from collections.abc import Iterable
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import BertTokenizerFast, PreTrainedTokenizerFast
 
+from kashif.model.errors import KashifError
+
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-class TokenizerError(ValueError):
+class TokenizerError(KashifError, ValueError):
     pass
 
 

@@ -15,13 +15,14 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from kashif.model.errors import KashifError
 from kashif.model.text import Normalization, normalize_word, split_words
 
 METASPACE = "▁"
 REPORT_FILE = "vocab_fit.json"
 
 
-class VocabFitError(ValueError):
+class VocabFitError(KashifError, ValueError):
     """The encoder is not a Unigram tokenizer this command can cut."""
 
 

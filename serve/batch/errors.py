@@ -1,11 +1,15 @@
 """The batch scorer's own errors; `kashif score` turns each into one line on
-stderr and its exit code (serve/batch/job.py)."""
+stderr and its exit code (kashif.command.run_command)."""
 from __future__ import annotations
 
+from kashif.model.errors import EXIT_FAILURE, KashifError
 
-class UsageError(Exception):
+
+class UsageError(KashifError):
     """Bad options or inputs: one line on stderr, exit code 2."""
 
 
-class EngineError(Exception):
+class EngineError(KashifError):
     """The scoring engine itself failed (not one row); the message is one line."""
+
+    exit_code = EXIT_FAILURE

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Sequence
 
 from kashif.model import annotation_formats as af
+from kashif.model.tasks import ANSWER_NAMES
 
 OUTPUT_FORMATS = ("jsonl", "parquet", "label-studio", "prodigy", "conll")
 ANNOTATION_FORMATS = ("label-studio", "prodigy", "conll")  # entities only; records carry the text
@@ -133,7 +134,7 @@ def _write_parquet(handle: BinaryIO, records: Records, spec: ExportSpec) -> None
             writer.write_table(pa.Table.from_pylist(shard, schema=schema))
 
 
-def parquet_schema(id_is_row_number: bool, tasks: Sequence[str] = ("entities", "stance")):
+def parquet_schema(id_is_row_number: bool, tasks: Sequence[str] = ANSWER_NAMES):
     """Parquet output: ids are int64 row numbers, or strings when taken from an
     id field; stance scores are a label → probability map."""
     import pyarrow as pa

@@ -17,13 +17,27 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from kashif.command import run_command
+from kashif.model.messages import first_line
+from kashif.model.tasks import ANSWER_NAMES, TASKS, answer_of_task
 from kashif.serve.batch.errors import EngineError, UsageError
-from kashif.serve.batch.readers import FORMATS, InputError, Row, count_rows, detect_format, is_remote, iter_chunks
-from kashif.serve.batch.rows import TASKS, FieldSpec, ModelSpec, Outcome, entity_counts, finalize, score_rows
-from kashif.serve.batch.exports import ANNOTATION_FORMATS, OUTPUT_FORMATS, ExportSpec, entity_types, format_from_path, label_config_path, model_version, needs_text, output_writer
-from kashif.serve.batch.shards import ResumeConflict, ShardStore
+from kashif.serve.batch.exports import (
+    ANNOTATION_FORMATS,
+    OUTPUT_FORMATS,
+    ExportSpec,
+    entity_types,
+    format_from_path,
+    label_config_path,
+    model_version,
+    needs_text,
+    output_writer,
+)
+from kashif.serve.batch.readers import FORMATS, Row, count_rows, detect_format, is_remote, iter_chunks
+from kashif.serve.batch.rows import FieldSpec, ModelSpec, Outcome, entity_counts, finalize, score_rows
+from kashif.serve.batch.shards import ShardStore
 
-EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_ROW_ERRORS = 0, 1
+RESUME_HINT = "rerun the same command to resume"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,7 +93,7 @@ def _available_cores() -> int:
 
 def _job_from_args(args: argparse.Namespace) -> Job:
     from kashif.model.cli import predictor_config_from_args
-    from kashif.model.loading import ModelLoadError, resolve_model_refs
+    from kashif.model.loading import resolve_model_refs
 
     if args.chunk_size < 1:
         raise UsageError("--chunk-size must be at least 1")
@@ -104,11 +118,8 @@ def _job_from_args(args: argparse.Namespace) -> Job:
             raise UsageError(f"{path}: object-store paths are read by the Ray engine (--engine ray)")
         if not is_remote(path) and not Path(path).exists():
             raise UsageError(f"{path}: no such file")
-    try:
-        refs = resolve_model_refs(args.model, args.ner_model, args.stance_model)
-    except ModelLoadError as err:
-        raise UsageError(str(err)) from None
-    served = [t for t in TASKS if {"entities": "ner", "stance": "stance"}[t] in refs]
+    refs = resolve_model_refs(args.model, args.ner_model, args.stance_model)
+    served = [answer_of_task(t) for t in TASKS if t in refs]
     if out_format in ANNOTATION_FORMATS:
         if args.tasks and [t.strip() for t in args.tasks.split(",") if t.strip()] != ["entities"]:
             raise UsageError(f"--output-format {out_format} holds entities only; use --tasks entities (or leave --tasks out)")
@@ -119,13 +130,13 @@ def _job_from_args(args: argparse.Namespace) -> Job:
         served = ["entities"]
     if args.tasks:
         tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-        unknown = [t for t in tasks if t not in TASKS]
+        unknown = [t for t in tasks if t not in ANSWER_NAMES]
         if unknown or not tasks:
             raise UsageError(f"--tasks takes entities and/or stance, not {args.tasks!r}")
         missing = [t for t in tasks if t not in served]
         if missing:
             raise UsageError(f"no {' or '.join(missing)} model: name one with --model, --ner-model or --stance-model")
-        tasks = [t for t in TASKS if t in tasks]
+        tasks = [t for t in ANSWER_NAMES if t in tasks]
     else:
         tasks = served
     if (args.target or args.target_field) and "stance" not in tasks:
@@ -242,10 +253,7 @@ def _summary(job: Job, store: ShardStore, resumed: int, scored_now: int, seconds
 
 def run_job(job: Job, args: argparse.Namespace) -> int:
     store = ShardStore(job.output, fingerprint(job))
-    try:
-        store.open()
-    except ResumeConflict as err:
-        raise UsageError(str(err)) from None
+    store.open()
     resumed = store.rows_done
     started = time.perf_counter()
     try:
@@ -295,27 +303,24 @@ def _score_into(store: ShardStore, job: Job, args: argparse.Namespace, resumed: 
     return done_now
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def score(argv: Sequence[str]) -> int:
+    """The `kashif score` job; its exit code. Failures of the job itself (not of rows) are EngineErrors."""
     from concurrent.futures.process import BrokenProcessPool
 
-    from kashif.model.loading import ModelLoadError
-
-    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
-        job = _job_from_args(args)
-        return run_job(job, args)
-    except (UsageError, InputError, ModelLoadError) as err:
-        print(f"kashif score: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+        return run_job(_job_from_args(args), args)
+    except (OSError, BrokenProcessPool, EngineError) as err:
+        raise EngineError(f"{first_line(err)}; {RESUME_HINT}") from err
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`kashif score` as a function: the exit code, with errors reported on stderr."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return run_command("score", lambda: score(argv), interrupted=f"interrupted; {RESUME_HINT}")
     except SystemExit as exit_:  # --help
         return int(exit_.code or 0)
-    except KeyboardInterrupt:
-        print("kashif score: interrupted; rerun the same command to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (OSError, BrokenProcessPool, EngineError) as err:
-        print(f"kashif score: error: {err or type(err).__name__}; rerun the same command to resume", file=sys.stderr)
-        return EXIT_ROW_ERRORS
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
-from kashif.model.errors import first_line
+from kashif.model.errors import KashifError
 from kashif.model.inputs import TextDecodeError, format_from_name, is_gzip, open_bytes, open_text
+from kashif.model.messages import first_line
 
 if TYPE_CHECKING:
     import pyarrow.csv as pacsv
@@ -26,7 +27,7 @@ FORMATS = ("jsonl", "csv", "tsv", "parquet", "txt", "datasets")
 _CSV_BLOCK_BYTES = 1 << 20
 
 
-class InputError(Exception):
+class InputError(KashifError):
     """An input that cannot be read at all; the message is one line for the user."""
 
 

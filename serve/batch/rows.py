@@ -9,11 +9,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from kashif.model.errors import typed_line
+from kashif.model.messages import typed_line
+from kashif.model.tasks import ANSWER_NAMES, task_of_answer
 from kashif.serve.batch.readers import Row, RowError
-
-TASKS = ("entities", "stance")
-_PREDICTOR_TASK = {"entities": "ner", "stance": "stance"}
 
 
 @dataclass(frozen=True)
@@ -24,7 +22,7 @@ class FieldSpec:
     id_field: str | None = None  # None: the row number (0-based, over all inputs)
     target_field: str | None = None
     targets: tuple[str, ...] = ()  # fixed targets, asked of every row
-    tasks: tuple[str, ...] = TASKS
+    tasks: tuple[str, ...] = ANSWER_NAMES
     with_text: bool = False  # records carry the document's text (annotation-tool outputs need it)
 
     def columns(self) -> list[str]:
@@ -39,7 +37,7 @@ class ModelSpec:
     ner_model: str | None = None
     stance_model: str | None = None
     config: Any = None  # model.predictor.PredictorConfig
-    tasks: tuple[str, ...] = TASKS
+    tasks: tuple[str, ...] = ANSWER_NAMES
 
     def build(self, threads: int | None = None):
         from dataclasses import replace
@@ -49,7 +47,7 @@ class ModelSpec:
         config = self.config or PredictorConfig()
         if threads is not None:
             config = replace(config, threads=threads)
-        return Predictor.from_refs(self.model, self.ner_model, self.stance_model, config, tasks=[_PREDICTOR_TASK[t] for t in self.tasks])
+        return Predictor.from_refs(self.model, self.ner_model, self.stance_model, config, tasks=[task_of_answer(t) for t in self.tasks])
 
 
 @dataclass

@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
+from kashif.model.errors import KashifError
+
 MANIFEST = "manifest.json"
 _VERSION = 1
 
 
-class ResumeConflict(Exception):
+class ResumeConflict(KashifError):
     """The parts directory belongs to a job with other inputs or options."""
 
 

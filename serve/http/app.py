@@ -16,18 +16,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 
-from kashif.model.errors import first_line
 from kashif.model.loading import BUNDLED_DIR, resolve_model_refs
+from kashif.model.messages import first_line
 from kashif.model.predictor import Predictor
 from kashif.serve.http.batching import MicroBatcher
 from kashif.serve.http.disclosure import redact_paths
+from kashif.serve.http.inference_process import PredictorProcess, warm_up
 from kashif.serve.http.metrics import MetricsMiddleware, ServerMetrics
 from kashif.serve.http.routes import ApiError, api_error_response, metrics_router, open_router, v1_router
 from kashif.serve.http.schemas import document_limits, error_response
 from kashif.serve.http.security import ApiKeyMiddleware, BodyLimitMiddleware, RequestIdMiddleware, request_id_of
 from kashif.serve.http.settings import ServeSettings
 from kashif.serve.http.shedding import LoadShedMiddleware
-from kashif.serve.http.inference_process import PredictorProcess, warm_up
 
 log = logging.getLogger("kashif.serve")
 STATIC_DIR = Path(__file__).resolve().parent / "static"

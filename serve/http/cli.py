@@ -5,6 +5,9 @@ import argparse
 import logging
 import signal
 
+from kashif.command import fail, run_command
+from kashif.model.errors import EXIT_FAILURE
+
 
 def _parser() -> argparse.ArgumentParser:
     from kashif.model.cli import add_model_arguments
@@ -21,22 +24,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def serve(argv: list[str]) -> int:
-    from kashif.model.cli import fail
+    from kashif.model.loading import resolve_model_refs
+    from kashif.serve.http.settings import settings_from_args
 
-    try:
-        parser = _parser()
-    except ValueError as err:  # a malformed KASHIF_* variable
-        return fail(str(err))
-    args = parser.parse_args(argv)
-    try:
-        from kashif.model.loading import ModelLoadError, resolve_model_refs
-        from kashif.serve.http.settings import settings_from_args
-
-        settings = settings_from_args(args)
-        # Cheap checks before binding the port: a wrong path fails here, in one line.
-        resolve_model_refs(settings.model, settings.ner_model, settings.stance_model)
-    except (ValueError, ModelLoadError) as err:
-        return fail(str(err))
+    args = _parser().parse_args(argv)  # a malformed KASHIF_* variable is a ValueError
+    settings = settings_from_args(args)
+    # Cheap checks before binding the port: a wrong path fails here, in one line.
+    resolve_model_refs(settings.model, settings.ner_model, settings.stance_model)
 
     import uvicorn
 
@@ -69,7 +63,7 @@ def serve(argv: list[str]) -> int:
         signal.signal(sig, lambda signum, frame: None)
     server.run()
     if state.load_error:
-        return fail(f"the models could not be loaded: {state.load_error}", code=1)
+        return fail("serve", f"the models could not be loaded: {state.load_error}", EXIT_FAILURE)
     if not server.started:
         return 1  # uvicorn has logged why (e.g. the port is taken)
     return 0
@@ -77,5 +71,6 @@ def serve(argv: list[str]) -> int:
 
 def run(command: str, argv: list[str]) -> int:
     if command == "serve":
-        return serve(argv)
+        # ValueError: a setting out of range, from a flag or a KASHIF_* variable
+        return run_command(command, lambda: serve(argv), usage_errors=(ValueError,))
     raise ValueError(f"kashif.serve.http.cli cannot run {command!r}")

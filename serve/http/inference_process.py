@@ -24,7 +24,7 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any, Callable, Sequence
 
-from kashif.model.errors import first_line
+from kashif.model.messages import first_line
 from kashif.model.predictor import Predictor, PredictorConfig
 
 log = logging.getLogger("kashif.serve")

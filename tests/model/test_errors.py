@@ -1,15 +1,23 @@
-"""Errors as one readable line (CLI exits, HTTP messages, scorer error rows)."""
+"""One error base for every command: KashifError and its exit code."""
 from __future__ import annotations
 
-from kashif.model.errors import first_line, typed_line
+import pytest
+
+from kashif.model.annotation_formats import AnnotationError
+from kashif.model.errors import EXIT_FAILURE, EXIT_USAGE, KashifError
+from kashif.model.loading import ModelLoadError, resolve_model_refs
 
 
-def test_first_line_keeps_only_the_first_line_and_never_comes_back_empty():
-    assert first_line(ValueError("  bad value\n  at line 3\n")) == "bad value"
-    assert first_line(KeyError()) == "KeyError"
-    assert first_line(OSError("")) == "OSError"
+def test_a_kashif_error_is_bad_input_unless_it_says_otherwise():
+    class Crash(KashifError):
+        exit_code = EXIT_FAILURE
+
+    assert KashifError("x").exit_code == EXIT_USAGE == 2
+    assert Crash("x").exit_code == EXIT_FAILURE == 1
 
 
-def test_typed_line_names_the_type_once():
-    assert typed_line(ValueError("bad value\ndetails")) == "ValueError: bad value"
-    assert typed_line(RuntimeError()) == "RuntimeError"
+def test_the_library_errors_are_kashif_errors_and_keep_their_old_bases(tmp_path):
+    with pytest.raises(KashifError) as raised:
+        resolve_model_refs(model=str(tmp_path / "missing"))
+    assert isinstance(raised.value, ModelLoadError) and raised.value.exit_code == EXIT_USAGE
+    assert issubclass(AnnotationError, KashifError) and issubclass(AnnotationError, ValueError)

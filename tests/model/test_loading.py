@@ -115,4 +115,5 @@ def test_cli_errors_are_one_line(tmp_path):
     done = run_cli("entities", "نص", "--ner-model", str(tmp_path / "missing"))
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "no such model directory" in done.stderr
+    assert done.stderr.startswith("kashif entities: error: ")
     assert run_cli("frobnicate").returncode == 2

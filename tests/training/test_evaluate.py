@@ -132,3 +132,4 @@ def test_evaluate_errors_are_one_line(tiny_ner_dir, capsys, args, message):
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("kashif evaluate: error: ")

@@ -198,7 +198,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys, extra, message):
     code = pretrain_main(["--corpus", str(CORPUS), "--output", str(tmp_path / "o"), *extra])
     err = capsys.readouterr().err.strip()
     assert code == 2
-    assert message in err and len(err.splitlines()) == 1
+    assert message in err and len(err.splitlines()) == 1 and err.startswith("kashif pretrain: error: ")
 
 
 def test_too_little_text_for_one_batch_is_a_clear_error(tmp_path, capsys):
