@@ -13,7 +13,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 
 from kashif.model.errors import first_line
@@ -21,13 +20,13 @@ from kashif.model.loading import BUNDLED_DIR, resolve_model_refs
 from kashif.model.predictor import Predictor
 from kashif.serve.http.batching import MicroBatcher
 from kashif.serve.http.disclosure import redact_paths
-from kashif.serve.http.metrics import MetricsMiddleware, ServerMetrics
+from kashif.serve.http.inference_process import PredictorProcess, warm_up
+from kashif.serve.http.metrics import ServerMetrics
+from kashif.serve.http.middleware.request_id import request_id_of
+from kashif.serve.http.middleware.stack import install_middlewares
 from kashif.serve.http.routes import ApiError, api_error_response, metrics_router, open_router, v1_router
 from kashif.serve.http.schemas import document_limits, error_response
-from kashif.serve.http.security import ApiKeyMiddleware, BodyLimitMiddleware, RequestIdMiddleware, request_id_of
 from kashif.serve.http.settings import ServeSettings
-from kashif.serve.http.shedding import LoadShedMiddleware
-from kashif.serve.http.inference_process import PredictorProcess, warm_up
 
 log = logging.getLogger("kashif.serve")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -209,17 +208,7 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _mount_offline_docs(app)
 
-    # add_middleware wraps: the last added runs first
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys, also=frozenset({"/metrics"} if settings.metrics_auth else ()))
-    app.add_middleware(LoadShedMiddleware, batcher=batcher)  # refuses before the body is read
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"], expose_headers=["X-Request-ID", "Retry-After"],
-        )
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(RequestIdMiddleware)
+    install_middlewares(app, settings, metrics, batcher)
     return app
 
 

@@ -243,6 +243,6 @@ async def models(request: Request) -> dict:
 
 
 def api_error_response(request: Request, err: ApiError) -> JSONResponse:
-    from kashif.serve.http.security import request_id_of
+    from kashif.serve.http.middleware.request_id import request_id_of
 
     return error_response(err.status, err.code, err.message, headers=err.headers, request_id=request_id_of(request.scope))
