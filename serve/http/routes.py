@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any, Awaitable, Sequence, TypeVar
+from typing import Any, Awaitable, Sequence, TypeVar
 
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from kashif.model.answer_formats import answer_entities
 from kashif.serve.http.batching import BatcherClosed, QueueFull
+from kashif.serve.http.deps import ReadyState, State, require_models
 from kashif.serve.http.disclosure import model_entry
+from kashif.serve.http.errors import ApiError, error_response
 from kashif.serve.http.schemas import (
     ENTITIES_ANSWERS,
     ERROR_RESPONSES,
@@ -25,59 +27,31 @@ from kashif.serve.http.schemas import (
     StanceBatchResponse,
     StanceOut,
     StanceRequest,
-    error_response,
 )
-
-if TYPE_CHECKING:
-    from kashif.serve.http.app import ServiceState
+from kashif.serve.http.state import ServiceState
 
 T = TypeVar("T")
 
 
-class ApiError(Exception):
-    """A client-facing error: status, stable code, readable message."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers
-
-
-def _state(request: Request) -> "ServiceState":
-    return request.app.state.kashif
-
-
-def _ready(request: Request, *tasks: str) -> "ServiceState":
-    state = _state(request)
-    if state.load_error:
-        raise ApiError(503, "model_load_failed", f"the models could not be loaded: {state.public_load_error}")
-    if not state.ready:
-        raise ApiError(503, "not_ready", "the models are still loading; retry shortly", {"Retry-After": "1"})
-    for task in tasks:
-        if task not in state.tasks:
-            option = "--ner-model" if task == "ner" else "--stance-model"
-            raise ApiError(404, "model_not_loaded", f"this server has no {task} model; start it with {option} or a --model bundle holding {task}/")
-    return state
-
-
-def _check_count(state: "ServiceState", count: int, name: str) -> None:
+def _check_count(state: ServiceState, count: int, name: str) -> None:
     limit = state.settings.max_items
     if count > limit:
         raise ApiError(413, "too_many_items", f"{count} {name} in one request; the limit is {limit} (--max-items)")
 
 
-def _check_length(state: "ServiceState", text: str, where: str) -> None:
+def _check_length(state: ServiceState, text: str, where: str) -> None:
     limit = state.settings.max_chars
     if len(text) > limit:
         raise ApiError(413, "text_too_long", f"{where} has {len(text)} characters; the limit is {limit} (--max-chars)")
 
 
-def _check_texts(state: "ServiceState", texts: Sequence[str], name: str, single: bool) -> None:
+def _check_texts(state: ServiceState, texts: Sequence[str], name: str, single: bool) -> None:
     _check_count(state, len(texts), name)
     for i, text in enumerate(texts):
         _check_length(state, text, name if single else f"{name}[{i}]")
 
 
-async def _submit(state: "ServiceState", kind: str, items: list[Any]) -> list[Any]:
+async def _submit(state: ServiceState, kind: str, items: list[Any]) -> list[Any]:
     try:
         return await state.batcher.submit(kind, items, timeout=state.settings.request_timeout_s)
     except QueueFull as err:
@@ -111,7 +85,7 @@ async def _unless_client_leaves(request: Request, work: Awaitable[T]) -> T:
     raise ApiError(499, "client_closed_request", "the client disconnected before the answer was ready")
 
 
-async def _found_entities(state: "ServiceState", texts: list[str]) -> list[list[Any]]:
+async def _found_entities(state: ServiceState, texts: list[str]) -> list[list[Any]]:
     """The model's entities (`model.types.Entity`) of each text, in order.
     Empty or blank text has no entities; it never reaches the model."""
     results: list[list[Any]] = [[] for _ in texts]
@@ -123,11 +97,11 @@ async def _found_entities(state: "ServiceState", texts: list[str]) -> list[list[
     return results
 
 
-async def _entities(state: "ServiceState", texts: list[str]) -> list[list[dict]]:
+async def _entities(state: ServiceState, texts: list[str]) -> list[list[dict]]:
     return [[entity.to_dict() for entity in entities] for entities in await _found_entities(state, texts)]
 
 
-async def _stance(state: "ServiceState", pairs: list[tuple[str, str | None]]) -> list[dict]:
+async def _stance(state: ServiceState, pairs: list[tuple[str, str | None]]) -> list[dict]:
     return [result.to_dict() for result in await _submit(state, "stance", pairs)]
 
 
@@ -144,8 +118,7 @@ async def healthz() -> dict:
     "/readyz", response_model=ReadyResponse, tags=["operations"], summary="models loaded and warmed up",
     responses={503: {"model": ErrorResponse, "description": "still loading, or loading failed"}},
 )
-async def readyz(request: Request) -> Any:
-    state = _state(request)
+async def readyz(state: State) -> Any:
     if state.load_error:
         return error_response(503, "model_load_failed", f"the models could not be loaded: {state.public_load_error}")
     if not state.ready:
@@ -160,14 +133,14 @@ metrics_router = APIRouter()  # open, or behind the API keys with --metrics-auth
     "/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text format"}},
 )
-async def metrics(request: Request) -> Response:
-    body, content_type = _state(request).metrics.render()
+async def metrics(state: State) -> Response:
+    body, content_type = state.metrics.render()
     return Response(body, media_type=content_type)
 
 
 @open_router.get("/", include_in_schema=False)
-async def demo_page(request: Request) -> Response:
-    return FileResponse(_state(request).static_dir / "index.html", media_type="text/html; charset=utf-8")
+async def demo_page(state: State) -> Response:
+    return FileResponse(state.static_dir / "index.html", media_type="text/html; charset=utf-8")
 
 
 # ---- /v1 (API keys apply here) ----------------------------------------------
@@ -183,7 +156,7 @@ v1_router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES, tags=["inference"
 
 
 @v1_router.post("/entities", response_model=ENTITIES_ANSWERS, summary="named entities of one or several texts")
-async def entities(body: EntitiesRequest, request: Request) -> JSONResponse:
+async def entities(body: EntitiesRequest, request: Request, state: State) -> JSONResponse:
     """`{"text": ...}` → `{"entities": [...]}`; `{"texts": [...]}` → `{"results": [{"entities": [...]}, ...]}`
     in input order. `text[start:end] == entity.text` always; empty text → no entities.
 
@@ -191,7 +164,7 @@ async def entities(body: EntitiesRequest, request: Request) -> JSONResponse:
     Inference API's shape), `"format": "displacy"` with `{"text", "ents": [{"start", "end", "label"}], "title": null}`
     (spaCy's manual render format); `texts` are answered as `{"results": [...]}` of those. `labels` keeps only
     those entity types, `min_score` only entities scoring at least that."""
-    state = _ready(request, "ner")
+    require_models(state, "ner")
     single = body.text is not None
     texts = [body.text] if single else list(body.texts or [])
     _check_texts(state, texts, "text" if single else "texts", single)
@@ -203,10 +176,10 @@ async def entities(body: EntitiesRequest, request: Request) -> JSONResponse:
 
 
 @v1_router.post("/stance", response_model=StanceOut | StanceBatchResponse, summary="stance of texts toward targets")
-async def stance(body: StanceRequest, request: Request) -> JSONResponse:
+async def stance(body: StanceRequest, request: Request, state: State) -> JSONResponse:
     """`{"text", "target"}` → `{"label", "scores", "truncated"}`; `{"items": [...]}` → `{"results": [...]}`
     in input order. An empty text ("") is a 422: stance needs a text."""
-    state = _ready(request, "stance")
+    require_models(state, "stance")
     single = body.text is not None
     pairs = [(body.text, body.target)] if single else [(item.text, item.target) for item in body.items or []]
     _check_count(state, len(pairs), "items")
@@ -219,11 +192,11 @@ async def stance(body: StanceRequest, request: Request) -> JSONResponse:
 
 
 @v1_router.post("/analyze", response_model=AnalyzeResponse, summary="entities plus stance toward optional targets")
-async def analyze(body: AnalyzeRequest, request: Request) -> JSONResponse:
+async def analyze(body: AnalyzeRequest, request: Request, state: State) -> JSONResponse:
     """Entities of `text`, and its stance toward each of `targets` (optional).
     Empty text → `{"entities": [], "stance": []}`."""
     targets = list(body.targets or [])
-    state = _ready(request, "ner", *(("stance",) if targets else ()))
+    require_models(state, "ner", *(("stance",) if targets else ()))
     _check_texts(state, [body.text], "text", True)
     _check_texts(state, targets, "targets", False)
     if not body.text.strip():
@@ -237,12 +210,6 @@ async def analyze(body: AnalyzeRequest, request: Request) -> JSONResponse:
 
 
 @v1_router.get("/models", response_model=ModelsResponse, response_model_exclude_unset=True, summary="the loaded models")
-async def models(request: Request) -> dict:
-    state = _ready(request)
+async def models(state: ReadyState) -> dict:
     return {"models": [model_entry(info, state.settings.expose_model_paths) for info in state.models.values()]}
 
-
-def api_error_response(request: Request, err: ApiError) -> JSONResponse:
-    from kashif.serve.http.middleware.request_id import request_id_of
-
-    return error_response(err.status, err.code, err.message, headers=err.headers, request_id=request_id_of(request.scope))

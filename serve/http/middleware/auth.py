@@ -9,8 +9,8 @@ import hmac
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from kashif.serve.http.errors import error_response
 from kashif.serve.http.middleware.request_id import request_id_of
-from kashif.serve.http.schemas import error_response
 
 PROTECTED_PREFIX = "/v1/"
 

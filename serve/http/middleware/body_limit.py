@@ -5,8 +5,8 @@ from fastapi import HTTPException
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kashif.serve.http.errors import error_response
 from kashif.serve.http.middleware.request_id import request_id_of
-from kashif.serve.http.schemas import error_response
 
 
 class BodyTooLarge(HTTPException):
