@@ -1,8 +1,6 @@
 """The FastAPI application, assembled: state, routes, error handlers, middlewares, static files and docs."""
 from __future__ import annotations
 
-import contextlib
-
 from fastapi import FastAPI, Security
 from fastapi.security import HTTPBearer
 from fastapi.staticfiles import StaticFiles
@@ -10,7 +8,9 @@ from fastapi.staticfiles import StaticFiles
 from kashif.model.predictor import Predictor
 from kashif.serve.http.errors import install_error_handlers
 from kashif.serve.http.middleware.stack import install_middlewares
-from kashif.serve.http.routes import metrics_router, open_router, v1_router
+from kashif.serve.http.routes import DOCS_ASSETS_PATH, DOCS_PATH, OPENAPI_PATH, STATIC_PATH
+from kashif.serve.http.routes.ops import metrics_router, open_router
+from kashif.serve.http.routes.v1 import V1_ROUTERS
 from kashif.serve.http.schemas import document_limits
 from kashif.serve.http.settings import ServeSettings
 from kashif.serve.http.state import STATIC_DIR, new_state, running
@@ -33,13 +33,10 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
     /v1/* answer 503 until the models are loaded and warmed up."""
     settings = settings or ServeSettings()
     state = new_state(settings)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI):
-        async with running(state, predictor):
-            yield
-
-    app = FastAPI(title="Kashif", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Kashif", version="0.1.0", description=DESCRIPTION, lifespan=lambda app: running(state, predictor),
+        openapi_url=OPENAPI_PATH, docs_url=None, redoc_url=None,
+    )
     app.state.kashif = state  # read by deps.get_state
     generate_openapi = app.openapi
 
@@ -54,8 +51,9 @@ def create_app(settings: ServeSettings | None = None, predictor: Predictor | Non
     # The bearer scheme only documents the keys in OpenAPI; ApiKeyMiddleware enforces them.
     auth = [Security(HTTPBearer(auto_error=False))] if settings.api_keys else []
     app.include_router(metrics_router, dependencies=auth if settings.metrics_auth else [])
-    app.include_router(v1_router, dependencies=auth)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for router in V1_ROUTERS:
+        app.include_router(router, dependencies=auth)
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="static")
     _mount_offline_docs(app)
     install_middlewares(app, settings, state.metrics, state.batcher)
     return app
@@ -67,12 +65,12 @@ def _mount_offline_docs(app: FastAPI) -> None:
     from fastapi.openapi.docs import get_swagger_ui_html
     from swagger_ui_bundle import swagger_ui_path
 
-    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    app.mount(DOCS_ASSETS_PATH, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get(DOCS_PATH, include_in_schema=False)
     async def swagger_ui():
         return get_swagger_ui_html(
-            openapi_url="/openapi.json", title="Kashif API",
-            swagger_js_url="/docs-assets/swagger-ui-bundle.js", swagger_css_url="/docs-assets/swagger-ui.css",
-            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+            openapi_url=OPENAPI_PATH, title="Kashif API",
+            swagger_js_url=f"{DOCS_ASSETS_PATH}/swagger-ui-bundle.js", swagger_css_url=f"{DOCS_ASSETS_PATH}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS_PATH}/favicon-32x32.png",
         )

@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from kashif.serve.http.middleware.request_id import request_id_of
+from kashif.serve.http.routes import DOCS_PATH
 
 log = logging.getLogger("kashif.serve")
 
@@ -78,7 +79,7 @@ def install_error_handlers(app: FastAPI) -> None:
         rid = request_id_of(request.scope)
         headers = dict(err.headers or {})
         if err.status_code == 404:
-            return error_response(404, "not_found", f"no such route: {request.method} {request.url.path} (see /docs)", headers, rid)
+            return error_response(404, "not_found", f"no such route: {request.method} {request.url.path} (see {DOCS_PATH})", headers, rid)
         if err.status_code == 405:
             return error_response(405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}", headers, rid)
         if err.status_code == 413:

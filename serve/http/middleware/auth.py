@@ -11,8 +11,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kashif.serve.http.errors import error_response
 from kashif.serve.http.middleware.request_id import request_id_of
+from kashif.serve.http.routes import V1_PREFIX
 
-PROTECTED_PREFIX = "/v1/"
+PROTECTED_PREFIX = V1_PREFIX + "/"
 
 
 class ApiKeyMiddleware:

@@ -7,7 +7,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kashif.serve.http.metrics import ServerMetrics
 from kashif.serve.http.middleware.request_id import final_status
-from kashif.serve.http.middleware.shedding import INFERENCE_ROUTES
+from kashif.serve.http.routes import INFERENCE_ROUTES, STATIC_PATH
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -28,7 +28,7 @@ class MetricsMiddleware:
             return path
         if scope["path"] in INFERENCE_ROUTES:  # refused by the load shedder before routing
             return scope["path"]
-        return "/static" if scope["path"].startswith("/static/") else "other"
+        return STATIC_PATH if scope["path"].startswith(STATIC_PATH + "/") else "other"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -11,6 +11,7 @@ from kashif.serve.http.middleware.body_limit import BodyLimitMiddleware
 from kashif.serve.http.middleware.metrics import MetricsMiddleware
 from kashif.serve.http.middleware.request_id import RequestIdMiddleware
 from kashif.serve.http.middleware.shedding import LoadShedMiddleware
+from kashif.serve.http.routes import METRICS_PATH
 from kashif.serve.http.settings import ServeSettings
 
 
@@ -19,7 +20,7 @@ def install_middlewares(app: FastAPI, settings: ServeSettings, metrics: ServerMe
     --cors-origins), load shedding, API keys, the body limit; then the routes."""
     # add_middleware wraps: the last added runs first
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys, also=frozenset({"/metrics"} if settings.metrics_auth else ()))
+    app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys, also=frozenset({METRICS_PATH} if settings.metrics_auth else ()))
     app.add_middleware(LoadShedMiddleware, batcher=batcher)  # refuses before the body is read
     if settings.cors_origins:
         app.add_middleware(
