@@ -44,7 +44,7 @@ def serve(argv: list[str]) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        access_log=False,  # serve.http.security logs each request with its request ID
+        access_log=False,  # serve.http.middleware.request_id logs each request with its request ID
         timeout_graceful_shutdown=int(settings.request_timeout_s) + 5,
         # httptools, with the read deadline and the connection cap (serve.http.connections)
         http=guarded_protocol(settings.read_timeout_s, settings.max_connections, app.state.kashif.metrics),

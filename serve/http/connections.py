@@ -25,9 +25,9 @@ import uuid
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from kashif.serve.http.errors import error_body
 from kashif.serve.http.metrics import ServerMetrics
-from kashif.serve.http.schemas import error_body
-from kashif.serve.http.security import READ_TIMED_OUT, REQUEST_ID_HEADER, sane_request_id
+from kashif.serve.http.middleware.request_id import READ_TIMED_OUT, REQUEST_ID_HEADER, sane_request_id
 
 log = logging.getLogger("kashif.serve")
 

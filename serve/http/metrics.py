@@ -1,17 +1,10 @@
 """Prometheus metrics of one server (own registry, so several apps can live in one process)."""
 from __future__ import annotations
 
-import time
-
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from kashif.serve.http.security import final_status
-from kashif.serve.http.shedding import INFERENCE_ROUTES
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256)
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class ServerMetrics:
@@ -57,45 +50,3 @@ class ServerMetrics:
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
-
-
-class MetricsMiddleware:
-    """Counts every HTTP request by route (the route's path, or "other" for
-    unknown paths, so random URLs cannot blow up the label set) and status."""
-
-    def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    @staticmethod
-    def _route(scope: Scope) -> str:
-        # Starlette records the matched route in the scope; unmatched paths have none.
-        path = getattr(scope.get("route"), "path_format", None) or getattr(scope.get("route"), "path", None)
-        if isinstance(path, str) and path.startswith("/"):
-            return path
-        if scope["path"] in INFERENCE_ROUTES:  # refused by the load shedder before routing
-            return scope["path"]
-        return "/static" if scope["path"].startswith("/static/") else "other"
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        self.metrics.in_flight.inc()
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            self.metrics.in_flight.dec()
-            method = scope["method"] if scope["method"] in _METHODS else "other"
-            route = self._route(scope)
-            self.metrics.requests.labels(route, method, str(final_status(scope, status))).inc()
-            self.metrics.latency.labels(route, method).observe(time.perf_counter() - started)

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-from starlette.responses import JSONResponse
 
 
 def _valid_unicode(value: str) -> str:
@@ -232,15 +231,3 @@ def document_limits(openapi: dict, max_items: int, max_chars: int) -> dict:
             for prop in component.get("properties", {}).values():
                 limit(prop)
     return openapi
-
-
-def error_body(code: str, message: str, request_id: str | None = None) -> dict:
-    """The one shape of every error answer: `{"error": {"code", "message", "request_id"}}`."""
-    body: dict = {"error": {"code": code, "message": message}}
-    if request_id:
-        body["error"]["request_id"] = request_id
-    return body
-
-
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None, request_id: str | None = None) -> JSONResponse:
-    return JSONResponse(error_body(code, message, request_id), status_code=status, headers=headers)

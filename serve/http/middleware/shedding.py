@@ -14,11 +14,9 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kashif.serve.http.batching import MicroBatcher
-from kashif.serve.http.schemas import error_response
-from kashif.serve.http.security import request_id_of
-
-# inference routes → the batcher kind they queue first
-INFERENCE_ROUTES = {"/v1/entities": "entities", "/v1/analyze": "entities", "/v1/stance": "stance"}
+from kashif.serve.http.errors import error_response
+from kashif.serve.http.middleware.request_id import request_id_of
+from kashif.serve.http.routes import INFERENCE_ROUTES
 
 
 class LoadShedMiddleware:
