@@ -123,6 +123,8 @@ def test_entities_answer_formats_and_filters(client, arabic_sentences):
     assert "min_score" in assert_error(client.post("/v1/entities", json={"text": TEXT, "min_score": 1.5}), 422)["message"]
     assert_error(client.post("/v1/entities", json={"text": TEXT, "labels": None}), 422)
     assert_error(client.post("/v1/entities", json={"text": TEXT, "labels": ["X"] * (MAX_ITEMS + 1)}), 413, "too_many_items")
+    # a label longer than --max-chars is refused as the OpenAPI schema documents (schemathesis found the gap)
+    assert "labels[0]" in assert_error(client.post("/v1/entities", json={"text": TEXT, "labels": ["X" * (MAX_CHARS + 1)]}), 413, "text_too_long")["message"]
     schema = client.get("/openapi.json").json()["components"]["schemas"]
     assert schema["EntitiesRequest"]["properties"]["format"]["enum"] == ["kashif", "hf", "displacy"]
     assert {"HfEntityOut", "DisplacyDoc", "DisplacyBatchResponse", "HfEntitiesBatchResponse"} <= set(schema)

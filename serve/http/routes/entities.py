@@ -8,7 +8,7 @@ from kashif.model.answer_formats import answer_entities
 from kashif.serve.http.deps import State, require_models
 from kashif.serve.http.routes import ENTITIES_PATH, v1_router
 from kashif.serve.http.routes.inference import answer, found_entities, unless_client_leaves
-from kashif.serve.http.routes.limits import check_count, check_texts
+from kashif.serve.http.routes.limits import check_texts
 from kashif.serve.http.schemas import ENTITIES_ANSWERS, EntitiesRequest
 
 router = v1_router()
@@ -28,7 +28,7 @@ async def entities(body: EntitiesRequest, request: Request, state: State) -> JSO
     texts = [body.text] if single else list(body.texts or [])
     check_texts(state, texts, "text" if single else "texts", single)
     if body.labels is not None:
-        check_count(state, len(body.labels), "labels")
+        check_texts(state, body.labels, "labels", single=False)  # the schema documents both limits for labels too
     found = await unless_client_leaves(request, found_entities(state, texts))
     answers = [answer_entities(text, ents, body.format, body.labels, body.min_score) for text, ents in zip(texts, found)]
     return answer(answers[0] if single else {"results": answers})
