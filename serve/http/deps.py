@@ -26,7 +26,7 @@ def require_models(state: ServiceState, *tasks: str) -> ServiceState:
         raise ApiError(503, "not_ready", "the models are still loading; retry shortly", {"Retry-After": "1"})
     for task in tasks:
         if task not in state.tasks:
-            option = "--ner-model" if task == "ner" else "--stance-model"
+            option = f"--{task}-model"  # --ner-model, --stance-model
             raise ApiError(404, "model_not_loaded", f"this server has no {task} model; start it with {option} or a --model bundle holding {task}/")
     return state
 

@@ -12,6 +12,7 @@ from typing import AsyncIterator, Callable
 from kashif.model.loading import BUNDLED_DIR, resolve_model_refs
 from kashif.model.messages import first_line
 from kashif.model.predictor import Predictor
+from kashif.model.tasks import answer_of_task
 from kashif.serve.http.batching import MicroBatcher
 from kashif.serve.http.disclosure import redact_paths
 from kashif.serve.http.inference_process import PredictorProcess, warm_up
@@ -83,10 +84,9 @@ async def load_models(state: ServiceState, predictor: Predictor | None) -> None:
         return
     state.predictor = predictor
     info = state.models = predictor.info()
-    if "ner" in info:
-        state.batcher.set_runner("entities", predictor.entities)
-    if "stance" in info:
-        state.batcher.set_runner("stance", predictor.stance)
+    for task in info:  # the batcher's kinds and the Predictor's methods are the answer names
+        kind = answer_of_task(task)
+        state.batcher.set_runner(kind, getattr(predictor, kind))
     state.metrics.set_models(info)
     state.metrics.ready.set(1)
     state.ready = True
