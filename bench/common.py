@@ -20,6 +20,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 BUNDLED_DIR = REPO / "model" / "bundled"
 RESULTS_DIR = BENCH_DIR / "results"
+# the shared corpora (read-only, never copied into the project): KASHIF_DATA_DIR, else ../shared/data beside the checkout
+DATA_DIR = os.environ.get("KASHIF_DATA_DIR") or str(REPO.parent / "shared" / "data")
 QUICK_NOTE = "quick/smoke run: small slices and short durations; not the figures to quote"
 
 # CAMeLBERT's shape (bert-base-arabic-camelbert-*): what the project would fine-tune on a GPU.

@@ -17,7 +17,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.common import RESULTS_DIR, BenchOptions, git_commit, machine_info, write_result
+from bench.common import DATA_DIR, RESULTS_DIR, BenchOptions, git_commit, machine_info, write_result
 
 SECTIONS = ("backends", "flops", "predictor", "server", "soak", "score", "gpu")
 MODULES = {"backends": "bench.backends", "flops": "bench.flops", "predictor": "bench.predictor_vs_pipeline", "server": "bench.server_load",
@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections (default all: {','.join(SECTIONS)})")
     p.add_argument("--quick", action="store_true", help="small slices and short durations: a smoke run, not figures to quote")
-    p.add_argument("--data-dir", default=os.environ.get("KASHIF_DATA_DIR", "../shared/data"), help="the shared data directory (KASHIF_DATA_DIR)")
+    p.add_argument("--data-dir", default=DATA_DIR, help="the shared data directory (KASHIF_DATA_DIR)")
     p.add_argument("--results-dir", default=str(RESULTS_DIR), help="where JSON, plots and SUMMARY.md go")
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="threads for every measured process (default 2)")
     p.add_argument("--sentences", type=int, default=None, help="ANERcorp test sentences for the predictor/backends sections (default all; 48/120 with --quick)")

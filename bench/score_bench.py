@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.common import BUNDLED_DIR, REPO, RESULTS_DIR, git_commit, machine_info
+from bench.common import BUNDLED_DIR, DATA_DIR, REPO, RESULTS_DIR, git_commit, machine_info
 
 _SUMMARY = re.compile(r"([\d.]+) docs/s \((\d+) rows in ([\d.]+) s\)")
 
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.score_bench")
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--model", default=str(BUNDLED_DIR), help="bundle directory (default: the bundled model)")
-    parser.add_argument("--data-dir", default=os.environ.get("KASHIF_DATA_DIR", str(REPO.parent / "shared" / "data")),
+    parser.add_argument("--data-dir", default=DATA_DIR,
                         help="the shared data directory (KASHIF_DATA_DIR)")
     parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "kashif-score-bench"))
     parser.add_argument("--chunk-size", type=int, default=128)

@@ -29,6 +29,8 @@ from typing import Sequence
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from bench.common import DATA_DIR  # noqa: E402 - after the path insert
+
 ANCHORS_NER = {"CAMeLBERT-MSA": 82.4, "AraBERT v0.1": 83.1, "CAMeLBERT-Mix": 80.8, "mBERT": 78.4}
 ANCHOR_STANCE = {"mBERT (Khouja 2020)": 76.7}
 NER_TYPES = ("PERS", "LOC", "ORG", "MISC")
@@ -47,7 +49,7 @@ def log(message: str) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", default=os.environ.get("KASHIF_DATA_DIR", str(REPO.parent / "shared" / "data")),
+    p.add_argument("--data-dir", default=DATA_DIR,
                    help="the shared data directory (KASHIF_DATA_DIR)")
     p.add_argument("--work", default=str(REPO.parent / "runs" / "bundled_e5"), help="scratch dir (outside the repo)")
     p.add_argument("--encoder", help="an encoder dir to fine-tune instead of importing and fitting multilingual-e5-small")
