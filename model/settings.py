@@ -65,17 +65,12 @@ def flag_of(f: dataclasses.Field, s: Setting) -> str:
     return s.flag or "--" + f.name.replace("_", "-")
 
 
-def _base_type(annotation: Any) -> Any:
-    """int for `int | None`, and so on."""
+def value_type(annotation: Any) -> Any:
+    """The type a field's text is parsed to: int for `int | None`, str for a union of several types."""
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         return args[0] if len(args) == 1 else str
     return annotation
-
-
-def value_type(annotation: Any) -> Any:
-    """The type a field's text is parsed to: int for `int | None`, str for a union of several types."""
-    return _base_type(annotation)
 
 
 def parse_bool(text: str) -> bool:
@@ -107,7 +102,7 @@ def _parser_of(s: Setting, annotation: Any) -> Callable[[str], Any]:
     """Text → the field's value (from the environment, or a flag given once)."""
     if s.parse is not None:
         return s.parse
-    base = _base_type(annotation)
+    base = value_type(annotation)
     if typing.get_origin(base) is tuple:
         return split_list
     if typing.get_origin(base) is list:
@@ -119,7 +114,7 @@ def _item_parser(s: Setting, annotation: Any) -> Callable[[str], Any]:
     """Text → one item of a `repeat` list field."""
     if s.parse is not None:
         return s.parse
-    items = typing.get_args(_base_type(annotation))
+    items = typing.get_args(value_type(annotation))
     return _scalar_parser(items[0] if items else str)
 
 
@@ -190,7 +185,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, suppress_defaul
         kwargs: dict[str, Any] = {"dest": f.name, "help": _help_of(f, s, default)}
         if s.metavar:
             kwargs["metavar"] = s.metavar
-        if _base_type(annotation) is bool and s.parse is None and s.nargs is None:
+        if value_type(annotation) is bool and s.parse is None and s.nargs is None:
             kwargs["action"] = "store_false" if flag.startswith("--no-") else argparse.BooleanOptionalAction
         else:
             kwargs.update(_value_kwargs(s, annotation))
