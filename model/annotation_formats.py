@@ -19,7 +19,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from xml.sax.saxutils import quoteattr
 
 from kashif.model.errors import KashifError
-from kashif.model.inputs import TextDecodeError, open_text, read_text
+from kashif.model.inputs import open_text, read_text
 from kashif.model.text import Span, sentence_words
 
 # Label Studio: the names the labeling config and every region agree on.
@@ -199,9 +199,7 @@ def conll_document(text: str, entities: Sequence[EntityLike]) -> str:
 
 def _load_json(path: Path) -> Any:
     try:
-        return json.loads(read_text(path))
-    except TextDecodeError as err:
-        raise AnnotationError(str(err)) from None
+        return json.loads(read_text(path, error=AnnotationError))
     except json.JSONDecodeError as err:
         raise AnnotationError(f"{path}: invalid JSON: {err.msg} (line {err.lineno})") from None
 
@@ -289,18 +287,15 @@ def read_label_studio(path: str | Path) -> AnnotationImport:
 
 
 def _jsonl_records(path: Path) -> Iterator[tuple[str, Any]]:
-    try:
-        with open_text(path) as handle:
-            for lineno, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{lineno}"
-                try:
-                    yield where, json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise AnnotationError(f"{where}: invalid JSON: {err.msg}") from None
-    except TextDecodeError as err:
-        raise AnnotationError(str(err)) from None
+    with open_text(path, error=AnnotationError) as handle:
+        for lineno, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                yield where, json.loads(line)
+            except json.JSONDecodeError as err:
+                raise AnnotationError(f"{where}: invalid JSON: {err.msg}") from None
 
 
 def read_prodigy(path: str | Path) -> AnnotationImport:

@@ -13,7 +13,7 @@ import io
 import os
 import re
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 from kashif.model.text import BIDI_MARKS
 
@@ -63,13 +63,17 @@ def open_bytes(path: str | os.PathLike) -> BinaryIO:
     return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
 
 
-class _TextFile(io.TextIOWrapper):
-    """A text handle whose decoding errors are `TextDecodeError`s with the
-    file's byte offset (TextIOWrapper's own count from the block it decoded)."""
+ErrorType = Callable[[str], Exception]  # a caller's own error class, made from the one message
 
-    def __init__(self, raw: BinaryIO, path: Path, *, newline: str | None, keep_bom: bool) -> None:
+
+class _TextFile(io.TextIOWrapper):
+    """A text handle whose decoding errors are `TextDecodeError`s (or the caller's `error` with the same message)
+    with the file's byte offset (TextIOWrapper's own count from the block it decoded)."""
+
+    def __init__(self, raw: BinaryIO, path: Path, *, newline: str | None, keep_bom: bool, error: ErrorType | None) -> None:
         super().__init__(raw, encoding="utf-8" if keep_bom else "utf-8-sig", errors="strict", newline=newline)
         self.source_path = path
+        self.error = error
 
     def _decoded(self, read, *args):
         try:
@@ -77,7 +81,8 @@ class _TextFile(io.TextIOWrapper):
         except UnicodeDecodeError as err:
             # The bytes that failed end where the underlying stream now stands.
             byte = self.buffer.tell() - len(err.object) + err.start
-            raise TextDecodeError(self.source_path, err.reason, byte) from None
+            decode_error = TextDecodeError(self.source_path, err.reason, byte)
+            raise (self.error(str(decode_error)) if self.error else decode_error) from None
 
     def __next__(self) -> str:
         return self._decoded(super().__next__)
@@ -89,13 +94,15 @@ class _TextFile(io.TextIOWrapper):
         return self._decoded(super().readline, size)
 
 
-def open_text(path: str | os.PathLike, *, newline: str | None = None, keep_bom: bool = False) -> io.TextIOWrapper:
+def open_text(path: str | os.PathLike, *, newline: str | None = None, keep_bom: bool = False,
+              error: ErrorType | None = None) -> io.TextIOWrapper:
     """A UTF-8 text file (gzip-compressed when its name ends in `.gz`), its BOM
     dropped unless `keep_bom`; `newline` as for `open`. The start of the file
     is decoded at once, and any part that is not UTF-8, now or later, raises
-    `TextDecodeError`. A damaged .gz file raises gzip's own errors (OSError, EOFError)."""
+    `TextDecodeError`, or `error(message)` with the same message when the caller
+    names its own error class. A damaged .gz file raises gzip's own errors (OSError, EOFError)."""
     p = Path(path)
-    handle = _TextFile(open_bytes(p), p, newline=newline, keep_bom=keep_bom)
+    handle = _TextFile(open_bytes(p), p, newline=newline, keep_bom=keep_bom, error=error)
     try:
         handle.read(_EARLY_CHECK_CHARS)
         handle.seek(0)
@@ -105,9 +112,9 @@ def open_text(path: str | os.PathLike, *, newline: str | None = None, keep_bom: 
     return handle
 
 
-def read_text(path: str | os.PathLike) -> str:
+def read_text(path: str | os.PathLike, *, error: ErrorType | None = None) -> str:
     """The whole of a file opened with `open_text`."""
-    with open_text(path) as handle:
+    with open_text(path, error=error) as handle:
         return handle.read()
 
 

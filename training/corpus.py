@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kashif.model.errors import KashifError
-from kashif.model.inputs import TextDecodeError, format_from_name, open_text, strip_bidi_marks
+from kashif.model.inputs import format_from_name, open_text, strip_bidi_marks
 from kashif.model.text import Normalization, normalize_word, split_sentences, split_words
 
 FORMATS = ("text", "jsonl", "conll")
@@ -79,7 +79,7 @@ def iter_records(source: CorpusSource) -> Iterator[tuple[str, str | None]]:
     if not source.path.is_file():
         raise CorpusError(f"{source.path}: corpus file not found")
     try:
-        with open_text(source.path) as handle:
+        with open_text(source.path, error=CorpusError) as handle:
             if fmt == "jsonl":
                 for lineno, line in enumerate(handle, 1):
                     if not line.strip():
@@ -118,8 +118,6 @@ def iter_records(source: CorpusSource) -> Iterator[tuple[str, str | None]]:
                         lines = []
                 if lines:
                     yield "\n".join(lines), None
-    except TextDecodeError as err:
-        raise CorpusError(str(err)) from None
     except (OSError, EOFError) as err:
         raise CorpusError(f"{source.path}: cannot read: {err}") from None
 
@@ -140,23 +138,20 @@ def load_exclusions(
         if not path.is_file():
             raise CorpusError(f"{path}: exclusion file not found")
         suffix = path.suffix.lower()
-        try:
-            with open_text(path, newline="") as handle:
-                if suffix in (".csv", ".tsv"):
-                    reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
-                    present = [c for c in columns if c in (reader.fieldnames or [])]
-                    if not present:
-                        raise CorpusError(f"{path}: none of the columns {', '.join(columns)} in the header")
-                    for row in reader:
-                        for column in present:
-                            if row.get(column):
-                                keys.add(sentence_key(row[column], normalization))
-                else:
-                    for line in handle:
-                        if line.strip():
-                            keys.add(sentence_key(line, normalization))
-        except TextDecodeError as err:
-            raise CorpusError(str(err)) from None
+        with open_text(path, newline="", error=CorpusError) as handle:
+            if suffix in (".csv", ".tsv"):
+                reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
+                present = [c for c in columns if c in (reader.fieldnames or [])]
+                if not present:
+                    raise CorpusError(f"{path}: none of the columns {', '.join(columns)} in the header")
+                for row in reader:
+                    for column in present:
+                        if row.get(column):
+                            keys.add(sentence_key(row[column], normalization))
+            else:
+                for line in handle:
+                    if line.strip():
+                        keys.add(sentence_key(line, normalization))
     return keys
 
 

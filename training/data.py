@@ -13,10 +13,9 @@ import json
 import random
 import re
 from collections import Counter, defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence, TextIO
+from typing import Iterable, Iterator, Sequence
 
 from datasets import Dataset, DatasetDict, load_from_disk
 
@@ -28,7 +27,7 @@ from kashif.model.annotation_formats import (
     tag_sentences,
 )
 from kashif.model.errors import KashifError
-from kashif.model.inputs import TextDecodeError, format_from_name, open_text, read_text, strip_bidi_marks
+from kashif.model.inputs import format_from_name, open_text, read_text, strip_bidi_marks
 from kashif.model.messages import first_line
 from kashif.training.tagmaps import apply_tag_map
 
@@ -153,7 +152,7 @@ def _read_annotation_file(path: Path, kind: str, tag_map: dict[str, str], skippe
 
 
 def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    with _text_file(path) as f:
+    with open_text(path, newline="", error=DataError) as f:
         for lineno, line in enumerate(f, 1):
             yield lineno, line.rstrip("\r\n")
 
@@ -275,7 +274,7 @@ def _find_column(header: list[str], names: Iterable[str]) -> str | None:
 def _read_ner_csv(path: Path, tag_map: dict[str, str]) -> Iterator[_Sentence]:
     """One token per row (CAraNER layout): sentence id, word, tag columns; rows of
     a sentence are consecutive."""
-    with _text_file(path) as f:
+    with open_text(path, newline="", error=DataError) as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
         sent_col = _find_column(header, _CSV_SENTENCE)
@@ -426,7 +425,7 @@ def _read_stance_records(
 
 
 def _read_stance_csv(path: Path, columns: StanceColumns, delimiter: str) -> Iterator[tuple[str, str, str | None, str]]:
-    with _text_file(path) as f:
+    with open_text(path, newline="", error=DataError) as f:
         reader = csv.DictReader(f, delimiter=delimiter)
         header = [h for h in (reader.fieldnames or [])]
         cols = _resolve_stance_columns(header, columns, f"{path}:1")
@@ -454,9 +453,7 @@ def _read_baly(spec: str) -> Iterator[tuple[str, str, str | None, str]]:
         files = [f for f in files if (f.stem in wanted) != exclude]
     for path in files:
         try:
-            obj = json.loads(read_text(path))
-        except TextDecodeError as err:
-            raise DataError(str(err)) from err
+            obj = json.loads(read_text(path, error=DataError))
         except json.JSONDecodeError as err:
             raise DataError(f"{path}: invalid JSON: {err.msg} (line {err.lineno})") from err
         claim = (obj.get("claim") or "").strip()
@@ -499,16 +496,6 @@ def stance_labels(dataset: Dataset) -> list[str]:
 
 
 # ------------------------------------------------------------------------ shared
-
-
-@contextmanager
-def _text_file(path: Path) -> Iterator[TextIO]:
-    """`model.inputs.open_text`, with text that is not UTF-8 (anywhere in the file) a DataError."""
-    try:
-        with open_text(path, newline="") as f:
-            yield f
-    except TextDecodeError as err:
-        raise DataError(str(err)) from err
 
 
 def _detect_format(path: str | Path, fmt: str, allowed: Sequence[str]) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from kashif.model.errors import KashifError
-from kashif.model.inputs import TextDecodeError, format_from_name, is_gzip, open_bytes, open_text
+from kashif.model.inputs import format_from_name, is_gzip, open_bytes, open_text
 from kashif.model.messages import first_line
 
 if TYPE_CHECKING:
@@ -94,14 +94,12 @@ def _lines(path: Path, unicode_breaks: bool = False) -> Iterator[str]:
     other Unicode line boundaries, as `str.splitlines` and Ray's text reader do.
     A BOM is kept, as Ray's text reader keeps it, so both engines see the same rows."""
     try:
-        with open_text(path, newline="\n", keep_bom=True) as handle:
+        with open_text(path, newline="\n", keep_bom=True, error=InputError) as handle:
             for line in handle:
                 parts = line.splitlines() if unicode_breaks else [line.rstrip("\r\n")]
                 for part in parts:
                     if part.strip():
                         yield part
-    except TextDecodeError as err:
-        raise InputError(str(err)) from None
     except (EOFError, gzip.BadGzipFile) as err:
         raise InputError(f"{path}: damaged gzip file: {err}") from None
 

@@ -91,3 +91,14 @@ def test_strip_bidi_marks_removes_every_directional_mark():
     # In-word joiners stay; the BOM only when asked for.
     assert strip_bidi_marks("نص\u200cمع\ufeff") == "نص\u200cمع\ufeff"
     assert strip_bidi_marks("\ufeff\u200eنص", bom=True) == "نص"
+
+
+def test_a_caller_s_own_error_class_carries_the_same_message(tmp_path):
+    class ReaderError(ValueError):
+        pass
+
+    path = tmp_path / "latin.txt"
+    path.write_bytes("نص\n".encode() + b"caf\xe9\n")
+    with pytest.raises(ReaderError, match=r"latin.txt: not UTF-8 text \(invalid continuation byte at byte \d+\)$"):
+        with open_text(path, error=ReaderError) as handle:
+            handle.read()
