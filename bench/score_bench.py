@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     source = build_input(Path(args.data_dir), args.rows, workdir)
-    base = [sys.executable, "-m", "kashif.serve.batch.job", str(source), "--model", args.model, "--target", args.target,
+    base = [sys.executable, "-m", "kashif", "score", str(source), "--model", args.model, "--target", args.target,
             "--chunk-size", str(args.chunk_size), "-q"]
     variants = {
         "workers1": ["--workers", "1"],
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             seeds = sorted(str(p) for p in (REPO / "seeds").glob("*.txt"))
             n = sum(1 for p in seeds for line in open(p, encoding="utf-8") if line.strip())
             out = workdir / "seeds.jsonl"
-            cmd = [sys.executable, "-m", "kashif.serve.batch.job", *seeds, "--output", str(out), "--model", args.model, "--target", args.target, "-q"]
+            cmd = [sys.executable, "-m", "kashif", "score", *seeds, "--output", str(out), "--model", args.model, "--target", args.target, "-q"]
             runs.append(measure("seeds (txt)", cmd, n, args.timeout))
             continue
         out = workdir / f"out_{name}.jsonl"

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from kashif.command import run_command
 from kashif.model.answer_formats import ANSWER_FORMATS, answer_entities
 from kashif.model.settings import add_arguments, from_args
+from kashif.model.tasks import TASKS, task_of_answer
 
 if TYPE_CHECKING:
     from kashif.model.predictor import Predictor, PredictorConfig
-from kashif.model.tasks import TASKS, task_of_answer
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:

@@ -509,10 +509,8 @@ def _headline(metrics: dict, task: str) -> dict:
     keys = ("precision", "recall", "f1", "macro_f1", "accuracy", "support") if task == "ner" else (
         "accuracy", "macro_f1", "macro_precision", "macro_recall", "support")
     out = {k: round(float(metrics[k]), 4) if isinstance(metrics[k], float) else metrics[k] for k in keys}
-    if task == "ner":
-        out["per_type_f1"] = {k: round(v["f1"], 4) for k, v in metrics["per_type"].items()}
-    else:
-        out["per_class_f1"] = {k: round(v["f1"], 4) for k, v in metrics["per_class"].items()}
+    breakdown = BREAKDOWN[task]  # per_type (NER) or per_class (stance)
+    out[f"{breakdown}_f1"] = {k: round(v["f1"], 4) for k, v in metrics[breakdown].items()}
     return out
 
 

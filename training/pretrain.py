@@ -540,11 +540,10 @@ def run_steps(mlm: MaskedLM, split: BlockSplit, progress: Progress, checkpoint: 
     return losses
 
 
-def train_mlm(model, blocks: np.ndarray, cfg: PretrainConfig, tokenizer, work: Path) -> dict:
-    """Masked-LM training of `model` on the token blocks (resuming from `work`'s checkpoint with --resume)."""
+def train_mlm(model, blocks: np.ndarray, cfg: PretrainConfig, tokenizer, checkpoint: Path) -> dict:
+    """Masked-LM training of `model` on the token blocks, checkpointed to `checkpoint` (resumed from it with --resume)."""
     mlm = MaskedLM.start(model, cfg, tokenizer)
     split = split_blocks(blocks, cfg)
-    checkpoint = work / "checkpoint.pt"
     progress = mlm.resume(checkpoint) if cfg.resume and checkpoint.is_file() else Progress()
     initial_eval = mlm.eval_loss(split.eval_ids) if progress.step == 0 else None
     losses = run_steps(mlm, split, progress, checkpoint)
@@ -718,7 +717,7 @@ def run(cfg: PretrainConfig) -> dict:
         save_init_snapshot(Path(cfg.save_init), model, tokenizer, report, work.timings)
 
     _log(f"MLM: {report['parameters']:,} parameters, batch {cfg.batch_size}×{cfg.max_length}")
-    report["mlm"] = train_mlm(model, blocks, cfg, tokenizer, work.path)
+    report["mlm"] = train_mlm(model, blocks, cfg, tokenizer, work.checkpoint)
     model.to("cpu")
     model.save_pretrained(output)
     tokenizer.save_pretrained(output)

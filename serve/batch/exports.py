@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Sequence
 
 from kashif.model import annotation_formats as af
+from kashif.model.inputs import is_gzip
 from kashif.model.tasks import ANSWER_NAMES
 
 OUTPUT_FORMATS = ("jsonl", "parquet", "label-studio", "prodigy", "conll")
@@ -63,7 +64,7 @@ def output_writer(spec: ExportSpec, output: Path, records: Records, lines: Lines
         body = lambda: _per_record(records, lambda r: af.conll_document(r["text"], r["entities"]).encode("utf-8"))  # noqa: E731
     else:
         raise ValueError(f"unknown output format {spec.fmt!r} (one of {', '.join(OUTPUT_FORMATS)})")
-    if str(output).lower().endswith(".gz"):
+    if is_gzip(output):
         def write_gz(handle: BinaryIO) -> None:
             with gzip.GzipFile(fileobj=handle, mode="wb", mtime=0) as gz:
                 gz.writelines(body())

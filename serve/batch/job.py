@@ -4,7 +4,7 @@
 
 Rows are read in chunks, scored with the shared Predictor (in this process,
 in `--workers` processes, or on Ray), and committed shard by shard; a killed
-job rerun with the same command continues where it stopped (serve/shards.py).
+job rerun with the same command continues where it stopped (shards.py).
 """
 from __future__ import annotations
 

@@ -65,7 +65,7 @@ def serve(argv: list[str]) -> int:
     if state.load_error:
         return fail("serve", f"the models could not be loaded: {state.load_error}", EXIT_FAILURE)
     if not server.started:
-        return 1  # uvicorn has logged why (e.g. the port is taken)
+        return EXIT_FAILURE  # uvicorn has logged why (e.g. the port is taken)
     return 0
 
 

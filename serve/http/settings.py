@@ -18,11 +18,10 @@ SERVER, BATCHING, LIMITS, CONNECTIONS, SECURITY = "server", "micro-batching", "r
 
 
 @dataclass
-class ServeSettings:
-    # which models and how they run: the flags every kashif command has (model.predictor); None everywhere → the bundled model
-    model: str | None = None
-    ner_model: str | None = None
-    stance_model: str | None = None
+class ServeSettings(ModelRefs):
+    """The server's settings. Which models (model, ner_model, stance_model: ModelRefs) and how they run (predictor)
+    are the flags every kashif command has (model.predictor); the rest are `kashif serve`'s own."""
+
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
 
     host: str = setting("127.0.0.1", "address to listen on", env="KASHIF_HOST", group=SERVER)
@@ -77,8 +76,7 @@ class ServeSettings:
     @classmethod
     def from_env(cls, **overrides: Any) -> "ServeSettings":
         """Settings built in code as `kashif serve` builds them: defaults < `KASHIF_*` environment < keyword arguments."""
-        models = dataclasses.asdict(from_env(ModelRefs))
-        return from_env(cls, **{**models, "predictor": from_env(PredictorConfig), **overrides})
+        return from_env(cls, **{"predictor": from_env(PredictorConfig), **overrides})
 
     def __post_init__(self) -> None:
         keys = tuple(self.api_keys) + (read_key_file(self.api_key_file) if self.api_key_file else ())
@@ -128,13 +126,13 @@ def read_key_file(path: str | os.PathLike) -> tuple[str, ...]:
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    """Server flags; each default comes from a KASHIF_* environment variable."""
-    add_arguments(parser, ServeSettings)
+    """Server flags; each default comes from a KASHIF_* environment variable. The model flags are
+    `model.cli.add_model_arguments`'s."""
+    add_arguments(parser, ServeSettings, exclude=[f.name for f in dataclasses.fields(ModelRefs)])
 
 
 def settings_from_args(args: argparse.Namespace) -> ServeSettings:
     """ServeSettings from parsed `add_model_arguments` + `add_serve_arguments` flags."""
     from kashif.model.cli import predictor_config_from_args
 
-    models = dataclasses.asdict(from_args(ModelRefs, args))
-    return from_args(ServeSettings, args, **models, predictor=predictor_config_from_args(args))
+    return from_args(ServeSettings, args, predictor=predictor_config_from_args(args))

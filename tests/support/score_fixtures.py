@@ -68,7 +68,7 @@ def write_format(docs: list[dict], directory: Path, fmt: str) -> Path:
 
 
 def score_command(*args: str | os.PathLike) -> list[str]:
-    return [sys.executable, "-m", "kashif.serve.batch.job", *map(str, args)]
+    return [sys.executable, "-m", "kashif", "score", *map(str, args)]
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
