@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+
+from kashif.model.types import Entity
 
 SUBWORD_STRATEGIES = ("first", "mean", "max")
 
@@ -74,3 +77,90 @@ def bio_spans(tags: Sequence[str], scores: Sequence[float]) -> list[WordSpan]:
             close(i)
     close(len(tags) - 1)
     return spans
+
+
+NER_DECODINGS = ("constrained", "argmax")
+
+
+def bio_transitions(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Log-space start and transition scores that forbid what BIO forbids: an `I-X`
+    (or `E-X`) may only follow `B-X`/`I-X` of the same type, and no entity opens with it."""
+    n = len(labels)
+    parts = [split_tag(label) for label in labels]
+    start = np.zeros(n, dtype=np.float32)
+    trans = np.zeros((n, n), dtype=np.float32)
+    for j, (prefix, kind) in enumerate(parts):
+        if prefix not in ("I", "E"):
+            continue
+        start[j] = -np.inf
+        for i, (prev_prefix, prev_kind) in enumerate(parts):
+            if prev_kind != kind or prev_prefix not in ("B", "I"):
+                trans[i, j] = -np.inf
+    return start, trans
+
+
+def constrained_tags(word_probs: np.ndarray, labels: Sequence[str], transitions: tuple[np.ndarray, np.ndarray]) -> list[int]:
+    """The most probable label sequence that is valid BIO (Viterbi over the words'
+    log-probabilities, CRF-style decoding without learned transition weights)."""
+    start, trans = transitions
+    log_probs = np.log(np.clip(word_probs, 1e-12, None))
+    n_words = len(log_probs)
+    score = start + log_probs[0]
+    back = np.zeros((n_words, len(labels)), dtype=np.int64)
+    for w in range(1, n_words):
+        candidates = score[:, None] + trans  # [previous, current]
+        back[w] = candidates.argmax(axis=0)
+        score = candidates.max(axis=0) + log_probs[w]
+    best = [int(score.argmax())]
+    for w in range(n_words - 1, 0, -1):
+        best.append(int(back[w, best[-1]]))
+    return best[::-1]
+
+
+# The conjunction و written onto the next word ("روبيو ودي لا فوينتي" = Rubio and De la Fuente).
+CONJUNCTION = " و"
+
+
+def harmonize_document(entities: list[Entity]) -> list[Entity]:
+    """Use the other mentions of one document (entities in text order):
+
+    - a surface form tagged with several types takes the type that has at least
+      twice as many of its mentions ("ترمب" once LOC among many PERS is PERS);
+    - "X وY" tagged as one entity is split in two where X and Y are both names that the
+      document mentions on their own (or end such a name): "روبيو ودي لا فوينتي" after
+      "ماركو روبيو" and "خوان رامون دي لا فوينتي".
+    """
+    if len(entities) < 2:
+        return entities
+    votes: dict[str, Counter] = {}
+    for e in entities:
+        votes.setdefault(e.text, Counter())[e.label] += 1
+    relabeled = []
+    for e in entities:
+        (top, n_top), *rest = votes[e.text].most_common() + [("", 0)]
+        if top != e.label and n_top >= 2 * votes[e.text][e.label]:
+            e = Entity(e.text, top, e.start, e.end, e.score)
+        relabeled.append(e)
+    names = {e.text for e in relabeled if CONJUNCTION not in e.text}
+    out = []
+    for e in relabeled:
+        out.extend(_split_joined(e, names))
+    return out
+
+
+def _split_joined(entity: Entity, names: set[str]) -> list[Entity]:
+    at = entity.text.find(CONJUNCTION)
+    if at <= 0:
+        return [entity]
+    head, tail = entity.text[:at], entity.text[at + len(CONJUNCTION):]
+    if not (_is_known(head, names, entity.label) and _is_known(tail, names, entity.label)):
+        return [entity]
+    tail_start = entity.start + at + len(CONJUNCTION)
+    return [Entity(head, entity.label, entity.start, entity.start + at, entity.score),
+            *_split_joined(Entity(tail, entity.label, tail_start, entity.end, entity.score), names)]
+
+
+def _is_known(part: str, names: set[str], label: str) -> bool:
+    """`part` is a name of the document, or the last words of one ("روبيو" of "ماركو روبيو")."""
+    first = part.split(CONJUNCTION)[0]
+    return any(name == first or name.endswith(" " + first) for name in names)

@@ -14,7 +14,16 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from kashif.model.backends import BACKENDS, PRECISION_CHOICES, Backend, make_backend
-from kashif.model.decoding import SUBWORD_STRATEGIES, bio_spans, pool_word_probs, softmax
+from kashif.model.decoding import (
+    NER_DECODINGS,
+    SUBWORD_STRATEGIES,
+    bio_spans,
+    bio_transitions,
+    constrained_tags,
+    pool_word_probs,
+    softmax,
+    harmonize_document,
+)
 from kashif.model.encoding import encode_stance_pairs
 from kashif.model.identity import model_identity
 from kashif.model.loading import LoadedModel, load_model, resolve_model_refs
@@ -53,6 +62,12 @@ class PredictorConfig:
     threads: int | None = setting(None, "torch and ONNX Runtime threads", env="KASHIF_THREADS", group=MODEL)
     subword_strategy: str = setting("first", "how a word's label comes from its pieces", env="KASHIF_SUBWORD_STRATEGY",
                                     choices=SUBWORD_STRATEGIES, group=MODEL)
+    ner_decoding: str = setting("constrained", "word labels: the best valid BIO sequence (constrained) or each word's "
+                                "most probable label (argmax)", env="KASHIF_NER_DECODING", choices=NER_DECODINGS,
+                                group=MODEL)
+    document_context: bool = setting(True, "harmonise the mentions of one document: a surface form takes its majority "
+                                     "type, and 'X وY' splits where X and Y are names the document also mentions",
+                                     env="KASHIF_DOCUMENT_CONTEXT", group=MODEL)
     max_length: int | None = None  # cap below the model's own window, e.g. to test windowing
     window_overlap: int = 64  # pieces shared by consecutive windows of a long sentence
 
@@ -104,6 +119,7 @@ class Predictor:
         self.ner = ner
         self.stance_model = stance
         self._o_index = ner.labels.index("O") if ner is not None and "O" in ner.labels else 0
+        self._transitions = bio_transitions(ner.labels) if ner is not None else None
         self._piece_cache: dict[str, list[int]] = {}  # raw word → NER piece ids
         self._backends: dict[str, Backend] = {}
         for task, loaded in (("ner", ner), ("stance", stance)):
@@ -182,13 +198,17 @@ class Predictor:
         for (d, words), probs in zip(sentences, word_probs):
             best = probs.argmax(axis=1)
             if not (best != self._o_index).any():
-                continue  # no entity in this sentence
-            tags = [labels[i] for i in best]
-            scores = probs.max(axis=1).tolist()
+                continue  # no entity in this sentence (all-O is then also the best valid sequence)
             text = texts[d]
+            if self.config.ner_decoding == "constrained":
+                best = np.asarray(constrained_tags(probs, labels, self._transitions))
+            tags = [labels[i] for i in best]
+            scores = probs[np.arange(len(best)), best].tolist()
             for span in bio_spans(tags, scores):
                 start, end = words[span.first][0], words[span.last][1]
                 results[d].append(Entity(text=text[start:end], label=span.label, start=start, end=end, score=round(span.score, 4)))
+        if self.config.document_context:
+            results = [harmonize_document(found) for found in results]
         return results
 
     def _word_pieces(self, raw_words: list[str]) -> list[list[int]]:

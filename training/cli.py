@@ -61,7 +61,8 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=TASKS, help="default: the model's task (or guessed from the data)")
     p.add_argument("--output", help="write the full report as JSON here")
     p.add_argument("--split", help="split of a DatasetDict / hub dataset (default: test)")
-    add_arguments(p, TrainConfig, only=("format", "tag_map", "text_column", "target_column", "label_column"))
+    add_arguments(p, TrainConfig, only=("format", "tag_map", "label_map", "target_map", "text_column", "target_column",
+                                            "label_column"))
     add_model_arguments(p)
     return p
 
@@ -94,6 +95,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         args.data,
         task,
         tag_map=args.tag_map,
+        label_map=args.label_map,
+        target_map=args.target_map,
         columns=StanceColumns(args.text_column, args.target_column, args.label_column),
         split=args.split,
         fmt=args.format,

@@ -43,6 +43,12 @@ class TrainConfig:
     labels: list[str] | None = setting(None, "comma-separated label set (default: from train)", group=DATA)
     tag_map: str | dict | None = setting(None, "NER tag mapping: FROM=TO pairs, a file, or a preset (caraner, newsfane)",
                                          group=DATA)
+    label_map: str | dict | None = setting(
+        None, "stance: rename the data's labels onto the model's: FROM=TO pairs, a file, or a preset (mawqif, baly)",
+        group=DATA)
+    target_map: str | dict | None = setting(
+        None, "stance: rename the data's targets: FROM=TO pairs, a file, or a preset (mawqif: its English topics → Arabic)",
+        group=DATA)
     text_column: str | None = setting(None, "stance: column with the text", group=DATA)
     target_column: str | None = setting(None, "stance: column with the target/claim", group=DATA)
     label_column: str | None = setting(None, "stance: column with the label", group=DATA)

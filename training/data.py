@@ -347,13 +347,17 @@ def load_stance(
     labels: Sequence[str] | None = None,
     split: str | None = None,
     fmt: str = "auto",
+    label_map: dict[str, str] | None = None,
+    target_map: dict[str, str] | None = None,
 ) -> Dataset:
     """Load a stance corpus: CSV/TSV/JSONL/`save_to_disk` dir/hub name, or a
     Baly et al. (2018) directory of claim JSONs (`DIR@N` = fold N only, `DIR@-N` =
     all folds but N, from `train_test_splits.txt`).
 
     ANS (s1 claim, s2 sentence) and Mawqif (text, target, stance) columns are
-    found without options. With `labels`, an unknown label is an error.
+    found without options. `label_map` renames the corpus's labels (Mawqif's Favor →
+    agree) and `target_map` its targets (Mawqif's English topic names → Arabic), before
+    `labels` is checked: with `labels`, an unknown label is an error.
     """
     columns = columns or StanceColumns()
     kind = _detect_format(path, fmt, STANCE_FORMATS)
@@ -368,6 +372,10 @@ def load_stance(
         rows = list(_read_stance_records(_dataset_records(ds), ds.column_names, columns, str(path)))
     if not rows:
         raise DataError(f"{path}: no examples found")
+    if label_map or target_map:
+        label_map, target_map = label_map or {}, target_map or {}
+        rows = [(where, text, target_map.get(target, target) if target is not None else None, label_map.get(label, label))
+                for where, text, target, label in rows]
     if labels is not None:
         known = set(labels)
         for where, _, _, label in rows:

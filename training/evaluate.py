@@ -14,6 +14,7 @@ from typing import Sequence
 from kashif.model.annotation_formats import IMPORT_FORMATS, looks_like_label_studio
 from kashif.training.data import DataError, StanceColumns, data_fingerprint, format_skipped, load_stance, read_ner
 from kashif.training.metrics import format_ner_table, format_stance_table, ner_metrics, stance_metrics
+from kashif.training.stance_maps import parse_label_map, parse_target_map
 from kashif.training.tagmaps import parse_tag_map
 
 CHUNK = 256  # sentences per Predictor call, for the progress bar
@@ -66,7 +67,7 @@ def evaluate_stance(predictor, dataset) -> dict:
     for start in _chunks(len(texts), CHUNK, "pairs"):
         results = predictor.stance(list(zip(texts[start : start + CHUNK], targets[start : start + CHUNK])))
         pred.extend(r.label for r in results)
-    return stance_metrics(gold, pred, predictor.stance_labels)
+    return stance_metrics(gold, pred, predictor.stance_labels, targets=targets)
 
 
 def guess_task(path: str, fmt: str = "auto") -> str | None:
@@ -105,6 +106,8 @@ def evaluate(
     columns: StanceColumns | None = None,
     split: str | None = None,
     fmt: str = "auto",
+    label_map: str | None = None,
+    target_map: str | None = None,
 ) -> dict:
     """Load `data`, check its labels against the model's, run the Predictor, return the report."""
     if task == "ner":
@@ -114,7 +117,9 @@ def evaluate(
         metrics = evaluate_ner(predictor, dataset)
     else:
         labels = predictor.stance_labels
-        dataset, skipped = load_stance(data, columns=columns, labels=labels, split=split or "test", fmt=fmt), None
+        dataset = load_stance(data, columns=columns, labels=labels, split=split or "test", fmt=fmt,
+                              label_map=parse_label_map(label_map), target_map=parse_target_map(target_map))
+        skipped = None
         metrics = evaluate_stance(predictor, dataset)
     info = predictor.info().get(task, {})
     report = {

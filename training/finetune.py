@@ -37,6 +37,7 @@ from kashif.training.data import (
     stance_labels,
 )
 from kashif.training.metrics import ner_metrics, stance_metrics
+from kashif.training.stance_maps import parse_label_map, parse_target_map
 from kashif.training.tagmaps import parse_tag_map
 
 CHECKPOINT_DIR = "checkpoints"
@@ -81,9 +82,11 @@ def prepare_data(config: TrainConfig) -> PreparedData:
         labels = list(config.labels) if config.labels else ner_labels(train)
     else:
         columns = StanceColumns(config.text_column, config.target_column, config.label_column)
+        label_map, target_map = parse_label_map(config.label_map), parse_target_map(config.target_map)
 
         def load(path: str, split: str, labels):
-            return load_stance(path, columns=columns, labels=labels, split=split, fmt=config.format)
+            return load_stance(path, columns=columns, labels=labels, split=split, fmt=config.format,
+                               label_map=label_map, target_map=target_map)
 
         train = load(config.train, "train", config.labels)
         labels = list(config.labels) if config.labels else stance_labels(train)

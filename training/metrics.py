@@ -78,9 +78,24 @@ def token_type_confusion(y_true: Sequence[Sequence[str]], y_pred: Sequence[Seque
     return {"labels": labels, "matrix": matrix}
 
 
-def stance_metrics(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str] | None = None) -> dict:
+# The two classes that take a side; their mean F1 is the topic-stance score of
+# SemEval-2016 and StanceEval 2024 ("F1 of favour and against").
+POLAR_LABELS = ("agree", "disagree")
+MAX_TARGETS_BROKEN_DOWN = 20
+
+
+def stance_metrics(
+    y_true: Sequence[str],
+    y_pred: Sequence[str],
+    labels: Sequence[str] | None = None,
+    targets: Sequence[str | None] | None = None,
+) -> dict:
     """Accuracy, macro P/R/F1 (over `labels`, default: every label seen), per-class
-    P/R/F1/support and the confusion matrix (rows = gold, columns = predicted)."""
+    P/R/F1/support and the confusion matrix (rows = gold, columns = predicted).
+    Where the label set has agree and disagree, `f1_agree_disagree` is their mean F1.
+    With `targets` and at most 20 distinct ones (topics, not claims), `by_target`
+    repeats the scores for each target, and `f1_agree_disagree_by_target` averages
+    them over targets (StanceEval's way)."""
     if len(y_true) != len(y_pred):
         raise ValueError(f"{len(y_true)} gold labels but {len(y_pred)} predicted")
     labels = list(labels) if labels is not None else sorted(set(y_true) | set(y_pred))
@@ -99,7 +114,7 @@ def stance_metrics(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequenc
         per_class[label] = {"precision": precision, "recall": recall, "f1": f1, "support": n_true}
     n = len(y_true)
     k = len(labels) or 1
-    return {
+    result = {
         "accuracy": sum(matrix[i][i] for i in range(len(labels))) / n if n else 0.0,
         "macro_precision": sum(c["precision"] for c in per_class.values()) / k,
         "macro_recall": sum(c["recall"] for c in per_class.values()) / k,
@@ -108,6 +123,20 @@ def stance_metrics(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequenc
         "per_class": per_class,
         "confusion": {"labels": labels, "matrix": matrix},
     }
+    if all(label in per_class for label in POLAR_LABELS):
+        result["f1_agree_disagree"] = sum(per_class[label]["f1"] for label in POLAR_LABELS) / len(POLAR_LABELS)
+    distinct = sorted({t for t in targets or () if t is not None})
+    if targets is not None and 1 < len(distinct) <= MAX_TARGETS_BROKEN_DOWN:
+        by_target = {}
+        for target in distinct:
+            pairs = [(t, p) for t, p, g in zip(y_true, y_pred, targets) if g == target]
+            scores = stance_metrics([t for t, _ in pairs], [p for _, p in pairs], labels[: len(labels) - len(extra)])
+            scores.pop("confusion")
+            by_target[target] = scores
+        result["by_target"] = by_target
+        if "f1_agree_disagree" in result:
+            result["f1_agree_disagree_by_target"] = sum(s["f1_agree_disagree"] for s in by_target.values()) / len(by_target)
+    return result
 
 
 def format_ner_table(metrics: dict) -> str:
@@ -123,7 +152,16 @@ def format_stance_table(metrics: dict) -> str:
     table = _table(rows, "label")
     labels = metrics["confusion"]["labels"]
     width = max([len(x) for x in labels] + [9])
-    lines = [table, "", f"accuracy {metrics['accuracy']:.4f}", "", "confusion (rows: gold, columns: predicted)"]
+    lines = [table, "", f"accuracy {metrics['accuracy']:.4f}"]
+    if "f1_agree_disagree" in metrics:
+        lines.append(f"F1 of agree and disagree (favour/against) {metrics['f1_agree_disagree']:.4f}")
+    for target, scores in metrics.get("by_target", {}).items():
+        polar = f" · F1 agree/disagree {scores['f1_agree_disagree']:.4f}" if "f1_agree_disagree" in scores else ""
+        lines.append(f"  target {target}: {scores['support']} examples · accuracy {scores['accuracy']:.4f} · "
+                     f"macro F1 {scores['macro_f1']:.4f}{polar}")
+    if "f1_agree_disagree_by_target" in metrics:
+        lines.append(f"F1 of agree and disagree, averaged over targets {metrics['f1_agree_disagree_by_target']:.4f}")
+    lines += ["", "confusion (rows: gold, columns: predicted)"]
     lines.append(" " * width + " " + " ".join(f"{x:>{width}}" for x in labels))
     for label, row in zip(labels, metrics["confusion"]["matrix"]):
         lines.append(f"{label:>{width}} " + " ".join(f"{v:>{width}}" for v in row))
@@ -136,3 +174,8 @@ def _table(rows: list[tuple], first: str) -> str:
     for name, p, r, f, s in rows:
         lines.append(f"{name:<{width}}  {p:9.4f}  {r:6.4f}  {f:6.4f}  {s:7d}")
     return "\n".join(lines)
+
+
+def keep_types(tags: Sequence[str], types: Sequence[str]) -> list[str]:
+    """The tags with every entity type outside `types` set to O (to score a subset of types)."""
+    return [t if t != "O" and t[2:] in types else "O" for t in tags]

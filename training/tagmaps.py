@@ -39,33 +39,39 @@ def parse_tag_map(spec: str | dict | None) -> dict[str, str]:
     """A tag map from a preset name (`caraner`, `newsfane`), `A=B,C=D` pairs,
     a JSON file (object) or a text file with one `A=B` (or `A B`) per line.
     Presets and pairs may be combined: `caraner,TIT=MISC` (later wins)."""
+    return parse_mapping(spec, PRESETS, "tag map")
+
+
+def parse_mapping(spec: str | dict | None, presets: dict[str, dict[str, str]], what: str) -> dict[str, str]:
+    """A FROM→TO mapping from preset names, `A=B,C=D` pairs, a JSON object file or a
+    text file with one `A=B` (or `A B`) per line; presets and pairs combine, later wins."""
     if spec is None or spec == "" or spec == {}:
         return {}
     if isinstance(spec, dict):
         return {str(k): str(v) for k, v in spec.items()}
     path = Path(spec)
     if path.is_file():
-        return _read_tag_map_file(path)
+        return _read_tag_map_file(path, what)
     mapping: dict[str, str] = {}
     for part in spec.split(","):
         part = part.strip()
         if not part:
             continue
-        if part in PRESETS:
-            mapping.update(PRESETS[part])
+        if part in presets:
+            mapping.update(presets[part])
         elif "=" in part:
             source, target = (x.strip() for x in part.split("=", 1))
             if not source or not target:
-                raise TagMapError(f"tag map: bad pair {part!r} (expected FROM=TO)")
+                raise TagMapError(f"{what}: bad pair {part!r} (expected FROM=TO)")
             mapping[source] = target
         else:
             raise TagMapError(
-                f"tag map: {part!r} is neither FROM=TO, a file, nor a preset ({', '.join(PRESETS)})"
+                f"{what}: {part!r} is neither FROM=TO, a file, nor a preset ({', '.join(presets)})"
             )
     return mapping
 
 
-def _read_tag_map_file(path: Path) -> dict[str, str]:
+def _read_tag_map_file(path: Path, what: str) -> dict[str, str]:
     text = path.read_text(encoding="utf-8-sig")
     if path.suffix == ".json":
         try:
@@ -73,7 +79,7 @@ def _read_tag_map_file(path: Path) -> dict[str, str]:
         except json.JSONDecodeError as err:
             raise TagMapError(f"{path}: invalid JSON: {err}") from err
         if not isinstance(data, dict):
-            raise TagMapError(f"{path}: a tag map must be a JSON object")
+            raise TagMapError(f"{path}: a {what} must be a JSON object")
         return {str(k): str(v) for k, v in data.items()}
     mapping = {}
     for lineno, line in enumerate(text.splitlines(), 1):

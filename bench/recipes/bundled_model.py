@@ -68,6 +68,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--stance-other-pairs", type=int, default=300,
                    help="extra `other` pairs made by re-pairing a claim with an unrelated sentence of another claim")
     p.add_argument("--no-stance-class-weights", dest="stance_class_weights", action="store_false")
+    p.add_argument("--stance-base", help="a stance model dir to continue from (default: the encoder)")
+    p.add_argument("--no-mawqif", dest="mawqif", action="store_false",
+                   help="train stance on ANS claims only, not also on Mawqif's topic tweets")
+    p.add_argument("--mawqif-dev-split", type=float, default=0.15,
+                   help="share of Mawqif train carved as dev, stratified by target and label (seed 0)")
+    p.add_argument("--no-loto", dest="loto", action="store_false",
+                   help="skip leave-one-target-out (train without one Mawqif topic, score that topic)")
+    p.add_argument("--compare-with", help="a previous bundle dir scored on the same dev/test sets, side by side")
     p.add_argument("--no-other-bias", dest="other_bias", action="store_false",
                    help="do not tune the `other` logit offset on dev")
     p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto", help="passed to kashif train")
@@ -97,13 +105,16 @@ def kashif(args: list[str], logfile: Path, threads: int) -> None:
 # ------------------------------------------------------------------ data
 
 
+OOD_SHARE = 0.2  # of each extra corpus, held out of training as the out-of-domain dev
+
+
 def prepare_ner_data(data: Path, work: Path, extra: list[str]) -> tuple[Path, Path]:
     """ANERcorp train split 90/10 (seeded, fixed across fine-tuning seeds) into
-    JSONL; extra corpora, mapped onto PERS/LOC/ORG/MISC, join the train part only."""
+    JSONL; extra corpora, mapped onto PERS/LOC/ORG/MISC, join the train part only,
+    less their out-of-domain dev share (see `ood_split`)."""
     from kashif.training.data import load_ner, split_dev
-    from kashif.training.tagmaps import parse_tag_map
 
-    suffix = "+".join(["anercorp", *extra])
+    suffix = "+".join(["anercorp", *extra]) + (f"-ood{int(100 * OOD_SHARE)}" if extra else "")
     train_path, dev_path = work / "data" / f"ner_train_{suffix}.jsonl", work / "data" / "ner_dev.jsonl"
     if train_path.is_file() and dev_path.is_file():
         return train_path, dev_path
@@ -111,21 +122,55 @@ def prepare_ner_data(data: Path, work: Path, extra: list[str]) -> tuple[Path, Pa
     full = load_ner(data / "ner" / "anercorp" / "train.txt")
     train, dev = split_dev(full, 0.1, seed=0)
     rows = [{"tokens": r["tokens"], "tags": r["tags"]} for r in train]
-    labels = {t for r in rows for t in r["tags"]}
     for name in extra:
-        f = EXTRA_NER[name](data)
-        ds = load_ner(f, tag_map=parse_tag_map(name))
-        for r in ds:
-            tags = [t if t in labels else "O" for t in r["tags"]]  # unmapped leftovers become O
-            rows.append({"tokens": r["tokens"], "tags": _repair_bio(tags)})
-        log(f"added {len(ds)} sentences from {f}")
-    with open(train_path, "w", encoding="utf-8") as out:
+        kept, _ = ood_split(data, name)
+        rows += kept
+        log(f"added {len(kept)} sentences from {name} ({100 * OOD_SHARE:.0f} % held out as out-of-domain dev)")
+    _write_jsonl(train_path, rows)
+    _write_jsonl(dev_path, [{"tokens": r["tokens"], "tags": r["tags"]} for r in dev])
+    return train_path, dev_path
+
+
+ANERCORP_TYPES = {"PERS", "LOC", "ORG", "MISC"}
+
+
+def ood_split(data: Path, name: str) -> tuple[list[dict], list[dict]]:
+    """One extra corpus mapped onto ANERcorp's types, as (train part, out-of-domain dev part).
+    NewsFANE keeps its documents in order, so its last 20 % of segments are held out
+    (whole documents, unseen in training); CAraNER ships its sentences shuffled, so a
+    seeded 20 % of them."""
+    import random
+
+    from kashif.training.data import load_ner
+    from kashif.training.tagmaps import parse_tag_map
+
+    ds = load_ner(EXTRA_NER[name](data), tag_map=parse_tag_map(name))
+    rows = [{"tokens": r["tokens"], "tags": _repair_bio([t if t[2:] in ANERCORP_TYPES else "O" for t in r["tags"]])}
+            for r in ds]  # unmapped leftovers become O
+    n_dev = round(len(rows) * OOD_SHARE)
+    if name == "newsfane":
+        held = set(range(len(rows) - n_dev, len(rows)))
+    else:
+        held = set(random.Random(0).sample(range(len(rows)), n_dev))
+    return [r for i, r in enumerate(rows) if i not in held], [r for i, r in enumerate(rows) if i in held]
+
+
+def ood_dev_files(data: Path, work: Path, extra: list[str]) -> dict[str, Path]:
+    """The out-of-domain dev set of each extra corpus, as JSONL."""
+    out = {}
+    for name in extra:
+        path = work / "data" / f"ner_ood_{name}.jsonl"
+        if not path.is_file():
+            _write_jsonl(path, ood_split(data, name)[1])
+        out[name] = path
+    return out
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as out:
         for r in rows:
             out.write(json.dumps(r, ensure_ascii=False) + "\n")
-    with open(dev_path, "w", encoding="utf-8") as out:
-        for r in dev:
-            out.write(json.dumps({"tokens": r["tokens"], "tags": r["tags"]}, ensure_ascii=False) + "\n")
-    return train_path, dev_path
 
 
 def _repair_bio(tags: list[str]) -> list[str]:
@@ -184,7 +229,6 @@ def _read_csv(path: Path) -> list[dict]:
 def stance_train_file(args, data: Path, work: Path) -> Path:
     """ANS train plus `--stance-other-pairs` re-paired pairs labelled `other`: a claim with
     the sentence written for a different claim (seeded, so every seed trains on the same file)."""
-    import csv
     import random
 
     train = data / "stance" / "ans" / "stance" / "train.csv"
@@ -192,7 +236,6 @@ def stance_train_file(args, data: Path, work: Path) -> Path:
         return train
     out = work / "data" / f"ans_train_other{args.stance_other_pairs}.csv"
     if not out.is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
         rows = _read_csv(train)
         rng = random.Random(0)
         extra = []
@@ -200,36 +243,118 @@ def stance_train_file(args, data: Path, work: Path) -> Path:
             a, b = rng.sample(rows, 2)
             if a["s1"] != b["s1"]:
                 extra.append({"s1": a["s1"], "s2": b["s2"], "stance": "other"})
-        with open(out, "w", encoding="utf-8", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["s1", "s2", "stance"])
-            writer.writeheader()
-            writer.writerows({k: r[k] for k in ("s1", "s2", "stance")} for r in rows + extra)
+        _write_csv(out, ["s1", "s2", "stance"], [{k: r[k] for k in ("s1", "s2", "stance")} for r in rows + extra])
     return out
+
+
+MAWQIF_FILE = ("stance", "mawqif", "Mawqif_AllTargets_Train.csv")
+
+
+def mawqif_split(args, data: Path, work: Path) -> tuple[list[dict], Path]:
+    """Mawqif train carved into train and dev (stratified by target × label, seed 0).
+    Train rows come back as ANS-shaped pairs (s1 = the topic in Arabic, one of several
+    phrasings drawn per tweet; s2 = the tweet; stance mapped onto agree/disagree/other;
+    topic = Mawqif's English name). Dev is written in Mawqif's own format (text, target,
+    stance), so that `kashif evaluate --label-map mawqif --target-map mawqif` reads it as
+    a user's Mawqif file would be read."""
+    import random
+
+    from kashif.training.stance_maps import LABEL_PRESETS, TOPIC_PHRASINGS
+
+    dev_path = work / "data" / "mawqif_dev.csv"
+    rows = _read_csv(data.joinpath(*MAWQIF_FILE))
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["target"], row["stance"]), []).append(row)
+    rng = random.Random(0)
+    train, dev = [], []
+    for key in sorted(groups):
+        members = groups[key][:]
+        rng.shuffle(members)
+        k = max(1, round(len(members) * args.mawqif_dev_split))
+        dev += members[:k]
+        train += members[k:]
+    if not dev_path.is_file():
+        _write_csv(dev_path, ["ID", "text", "target", "stance"],
+                   [{k: r[k] for k in ("ID", "text", "target", "stance")} for r in sorted(dev, key=lambda r: int(r["ID"]))])
+    labels = LABEL_PRESETS["mawqif"]
+    phrase = random.Random(1)
+    pairs = [{"s1": phrase.choice(TOPIC_PHRASINGS[r["target"]]), "s2": r["text"].strip(), "stance": labels[r["stance"]],
+              "topic": r["target"]} for r in sorted(train, key=lambda r: int(r["ID"]))]
+    return pairs, dev_path
+
+
+def topic_slug(topic: str) -> str:
+    return topic.lower().replace(" ", "_")
+
+
+def stance_data(args, data: Path, work: Path, leave_out: str | None = None) -> tuple[Path, Path]:
+    """The stance train and dev files: ANS (+ re-paired `other` pairs), and with Mawqif
+    its train part; `leave_out` drops one Mawqif topic from both (leave-one-target-out)."""
+    ans = data / "stance" / "ans" / "stance"
+    ans_train = stance_train_file(args, data, work)
+    if not args.mawqif:
+        return ans_train, ans / "dev.csv"
+    suffix = f"_without_{topic_slug(leave_out)}" if leave_out else ""
+    train_path, dev_path = work / "data" / f"stance_train{suffix}.csv", work / "data" / f"stance_dev{suffix}.csv"
+    if not (train_path.is_file() and dev_path.is_file()):
+        from kashif.training.stance_maps import LABEL_PRESETS, TARGET_PRESETS
+
+        pairs, mawqif_dev = mawqif_split(args, data, work)
+        fields = ["s1", "s2", "stance"]
+        train_rows = [{k: r[k] for k in fields} for r in _read_csv(ans_train)]
+        train_rows += [{k: r[k] for k in fields} for r in pairs if r["topic"] != leave_out]
+        dev_rows = [{k: r[k] for k in fields} for r in _read_csv(ans / "dev.csv")]
+        labels, targets = LABEL_PRESETS["mawqif"], TARGET_PRESETS["mawqif"]
+        dev_rows += [{"s1": targets[r["target"]], "s2": r["text"].strip(), "stance": labels[r["stance"]]}
+                     for r in _read_csv(mawqif_dev) if r["target"] != leave_out]
+        _write_csv(train_path, fields, train_rows)
+        _write_csv(dev_path, fields, dev_rows)
+    return train_path, dev_path
+
+
+def _write_csv(path: Path, fields: list[str], rows: list[dict]) -> None:
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 STANCE_COLUMNS = ["--text-column", "s2", "--target-column", "s1", "--label-column", "stance"]
 
 
-def finetune_stance(args, encoder: Path, data: Path, seed: int, work: Path) -> Path:
-    out = work / f"stance_seed{seed}"
-    ans = data / "stance" / "ans" / "stance"
+def finetune_stance(args, encoder: Path, data: Path, seed: int, work: Path, leave_out: str | None = None) -> Path:
+    name = f"stance_seed{seed}" + (f"_without_{topic_slug(leave_out)}" if leave_out else "")
+    out = work / name
+    train, dev = stance_data(args, data, work, leave_out)
     if not (out / "metrics.json").is_file():
-        train = stance_train_file(args, data, work)
-        cmd = ["train", "stance", "--train", str(train), "--dev", str(ans / "dev.csv"), *STANCE_COLUMNS,
-               "--base-model", str(encoder), "--output", str(out), "--epochs", str(args.stance_epochs),
+        base = Path(args.stance_base).resolve() if args.stance_base else encoder
+        cmd = ["train", "stance", "--train", str(train), "--dev", str(dev), *STANCE_COLUMNS,
+               "--base-model", str(base), "--output", str(out), "--epochs", str(args.stance_epochs),
                "--learning-rate", str(args.stance_lr), "--batch-size", str(args.stance_batch), "--warmup", "0.1",
                "--seed", str(seed), "--bf16", args.bf16, "--save-total-limit", "1", "--resume"]
         if args.stance_class_weights:
             cmd.append("--class-weights")
-        kashif(cmd, work / "logs" / f"stance_seed{seed}.log", args.threads)
+        kashif(cmd, work / "logs" / f"{name}.log", args.threads)
     if args.other_bias and not (out / "label_bias.json").is_file():
-        kashif(["tune-bias", "--model", str(out), "--label", "other", "--dev", str(ans / "dev.csv"), *STANCE_COLUMNS],
-               work / "logs" / f"stance_seed{seed}_bias.log", args.threads)
+        kashif(["tune-bias", "--model", str(out), "--label", "other", "--dev", str(dev), *STANCE_COLUMNS],
+               work / "logs" / f"{name}_bias.log", args.threads)
     return out
 
 
-def evaluate(model_dir: Path, task: str, data_file: Path, work: Path, threads: int, extra: list[str] = ()) -> dict:
-    out = model_dir.parent / f"{model_dir.name}_test.json"
+def evaluate_mawqif(model_dir: Path, mawqif_dev: Path, work: Path, threads: int, label: str | None = None) -> dict:
+    """A Mawqif-format file scored as a user would: labels and English topics mapped by the presets."""
+    return evaluate(model_dir, "stance", mawqif_dev, work, threads,
+                    ["--label-map", "mawqif", "--target-map", "mawqif"], name="mawqif_dev", label=label)
+
+
+def evaluate(model_dir: Path, task: str, data_file: Path, work: Path, threads: int, extra: list[str] = (),
+             name: str = "test", label: str | None = None) -> dict:
+    """`kashif evaluate`, its report kept as WORK/evals/LABEL_NAME.json (LABEL: the model dir's name)."""
+    out = work / "evals" / f"{label or model_dir.name}_{name}.json"
     if not out.is_file():
         kashif(["evaluate", f"--{task}-model", str(model_dir), "--task", task, "--data", str(data_file),
                 "--output", str(out), *extra], work / "logs" / f"{model_dir.name}_eval.log", threads)
@@ -446,7 +571,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     stage1_train, dev_file = prepare_ner_data(data, work, extra)
     stage2_train, _ = prepare_ner_data(data, work, [])
-    encoder = Path(args.encoder).resolve() if args.encoder else prepare_encoder(args, data, work, stage1_train)
+    if args.encoder:
+        encoder = Path(args.encoder).resolve()
+    elif tasks == ["stance"] and args.stance_base:
+        encoder = Path(args.stance_base).resolve()  # nothing starts from the encoder
+    else:
+        encoder = prepare_encoder(args, data, work, stage1_train)
     fit = json.loads((encoder / "vocab_fit.json").read_text(encoding="utf-8")) if (encoder / "vocab_fit.json").is_file() else {}
     result: dict = {
         "commit": git_commit(),
@@ -484,26 +614,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": runs, "summary": summarize(runs, "ner"),
         }
     if "stance" in tasks:
-        runs = {}
-        for seed in seeds:
-            t0 = time.time()
-            out = finetune_stance(args, encoder, data, seed, work)
-            metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-            bias = json.loads((out / "label_bias.json").read_text(encoding="utf-8")) if (out / "label_bias.json").is_file() else None
-            dev = bias["dev_after"] if bias else metrics["dev"]
-            test = evaluate(out, "stance", data / "stance" / "ans" / "stance" / "test.csv", work, args.threads, STANCE_COLUMNS)
-            runs[seed] = {"dev": _strip(dev), "test": _strip(test), "minutes": _minutes(out, t0), "dir": str(out),
-                          "other_bias": bias["offset"] if bias else None,
-                          "dev_before_bias": _strip(bias["dev_before"]) if bias else None}
-            log(f"stance seed {seed}: dev macro-F1 {100 * dev['macro_f1']:.1f}, test macro-F1 {100 * test['macro_f1']:.1f}")
-        result["stance"] = {
-            "settings": f"train = ANS train + {args.stance_other_pairs} re-paired `other` pairs, dev = ANS dev; "
-                        f"{args.stance_epochs:g} epochs, lr {args.stance_lr:g}, batch {args.stance_batch}, warmup 10 %"
-                        f"{', balanced class weights' if args.stance_class_weights else ''}"
-                        f"{'; `other` logit offset tuned on dev macro-F1 and folded into the classifier bias' if args.other_bias else ''}; "
-                        "pair = (claim s1, sentence s2); test scored by `kashif evaluate`",
-            "runs": runs, "summary": summarize(runs, "stance"),
-        }
+        result["stance"] = run_stance(args, data, work, encoder, seeds)
     result["anchors"] = {"ner_test_f1": ANCHORS_NER, "stance_test_macro_f1": ANCHOR_STANCE}
     result["total_minutes"] = round((time.time() - started) / 60, 1)
     if not args.no_bundle:
@@ -522,6 +633,76 @@ def main(argv: list[str] | None = None) -> int:
     write_markdown(result, stem.with_suffix(".md"))
     log(f"wrote {stem.with_suffix('.json')} and .md")
     return 0
+
+
+def run_stance(args, data: Path, work: Path, encoder: Path, seeds: list[int]) -> dict:
+    """Per seed: fine-tune, tune the `other` offset, score ANS test (and Mawqif dev per topic);
+    then leave-one-target-out on Mawqif, and the previous bundle on the same sets."""
+    ans_test = data / "stance" / "ans" / "stance" / "test.csv"
+    mawqif_dev = mawqif_split(args, data, work)[1] if args.mawqif else None
+    runs = {}
+    for seed in seeds:
+        t0 = time.time()
+        out = finetune_stance(args, encoder, data, seed, work)
+        metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+        bias = json.loads((out / "label_bias.json").read_text(encoding="utf-8")) if (out / "label_bias.json").is_file() else None
+        dev = bias["dev_after"] if bias else metrics["dev"]
+        test = evaluate(out, "stance", ans_test, work, args.threads, STANCE_COLUMNS)
+        runs[seed] = {"dev": _strip(dev), "test": _strip(test), "minutes": _minutes(out, t0), "dir": str(out),
+                      "other_bias": bias["offset"] if bias else None,
+                      "dev_before_bias": _strip(bias["dev_before"]) if bias else None}
+        line = f"stance seed {seed}: dev macro-F1 {100 * dev['macro_f1']:.1f}, ANS test macro-F1 {100 * test['macro_f1']:.1f}"
+        if mawqif_dev:
+            topic = evaluate_mawqif(out, mawqif_dev, work, args.threads)
+            runs[seed]["mawqif_dev"] = _strip(topic)
+            line += f", Mawqif dev F1(agree, disagree) {100 * topic['f1_agree_disagree_by_target']:.1f}"
+        log(line)
+    source = f"continued from {args.stance_base}" if args.stance_base else "from the encoder"
+    mawqif_text = (f" + Mawqif train {100 * (1 - args.mawqif_dev_split):.0f} % (topic tweets; targets asked in Arabic, "
+                   "one of six phrasings per topic drawn per tweet; Favor/Against/None → agree/disagree/other), "
+                   f"dev = ANS dev + Mawqif {100 * args.mawqif_dev_split:.0f} % (stratified by topic × label, seed 0)"
+                   if args.mawqif else ", dev = ANS dev")
+    stance = {
+        "settings": f"{source}; train = ANS train + {args.stance_other_pairs} re-paired `other` pairs{mawqif_text}; "
+                    f"{args.stance_epochs:g} epochs, lr {args.stance_lr:g}, batch {args.stance_batch}, warmup 10 %"
+                    f"{', balanced class weights' if args.stance_class_weights else ''}"
+                    f"{'; `other` logit offset tuned on dev macro-F1 and folded into the classifier bias' if args.other_bias else ''}; "
+                    "pair = (claim or topic, text); test scored by `kashif evaluate`",
+        "runs": runs, "summary": summarize(runs, "stance"),
+    }
+    if mawqif_dev:
+        stance["summary"]["mawqif_dev_f1_agree_disagree"] = mean_std(
+            [r["mawqif_dev"]["f1_agree_disagree_by_target"] for r in runs.values()])
+        stance["summary"]["mawqif_dev_by_target"] = {
+            topic: mean_std([r["mawqif_dev"]["by_target"][topic]["f1_agree_disagree"] for r in runs.values()])
+            for topic in runs[seeds[0]]["mawqif_dev"]["by_target"]}
+    if mawqif_dev and args.loto:
+        stance["leave_one_target_out"] = leave_one_target_out(args, data, work, encoder, seeds[0], mawqif_dev)
+    if args.compare_with:
+        previous = Path(args.compare_with).resolve() / "stance"
+        stance["previous"] = {"test": _strip(evaluate(previous, "stance", ans_test, work, args.threads, STANCE_COLUMNS,
+                                                       label="previous_stance"))}
+        if mawqif_dev:
+            stance["previous"]["mawqif_dev"] = _strip(evaluate_mawqif(previous, mawqif_dev, work, args.threads,
+                                                                      label="previous_stance"))
+    return stance
+
+
+def leave_one_target_out(args, data: Path, work: Path, encoder: Path, seed: int, mawqif_dev: Path) -> dict:
+    """For each Mawqif topic: train without it (ANS + the other two topics), score its dev tweets:
+    what a user asking about a topic the model never saw gets."""
+    from kashif.training.stance_maps import TOPIC_PHRASINGS
+
+    out = {}
+    for topic in TOPIC_PHRASINGS:
+        model = finetune_stance(args, encoder, data, seed, work, leave_out=topic)
+        scores = evaluate_mawqif(model, mawqif_dev, work, args.threads)["by_target"][TOPIC_PHRASINGS[topic][0]]
+        out[topic] = {"f1_agree_disagree": round(100 * scores["f1_agree_disagree"], 2),
+                      "per_class": {k: round(100 * v["f1"], 2) for k, v in scores["per_class"].items()},
+                      "support": scores["support"]}
+        log(f"leave-one-target-out {topic}: F1(agree, disagree) {out[topic]['f1_agree_disagree']:.1f}")
+    out["mean"] = round(statistics.fmean(v["f1_agree_disagree"] for v in out.values()), 2)
+    return out
 
 
 def _encoder_summary(fit: dict) -> str:
