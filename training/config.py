@@ -70,7 +70,7 @@ class TrainConfig:
                                   show_default=False)
     early_stopping: int = setting(0, "stop after N evaluations without a better dev F1", metavar="N",
                                   group=OPTIMISATION, show_default=False)
-    bf16: str = setting("auto", "bf16 mixed precision (auto: where the hardware has it)", choices=BF16_MODES,
+    bf16: str = setting("auto", "bf16 mixed precision (auto: on a GPU that has it; fp32 on CPU, where it measured faster)", choices=BF16_MODES,
                         group=OPTIMISATION, show_default=False)
     seed: int = setting(42, group=OPTIMISATION)
     # Bookkeeping

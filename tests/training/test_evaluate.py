@@ -133,3 +133,75 @@ def test_evaluate_errors_are_one_line(tiny_ner_dir, capsys, args, message):
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert err.startswith("kashif evaluate: error: ")
+
+
+def test_stance_metrics_f1_of_agree_disagree_per_target():
+    gold = ["agree", "disagree", "other", "agree", "agree", "disagree"]
+    pred = ["agree", "agree", "other", "agree", "disagree", "disagree"]
+    targets = ["T1", "T1", "T1", "T2", "T2", "T2"]
+    m = stance_metrics(gold, pred, ["agree", "disagree", "other"], targets=targets)
+    # overall: agree P 2/3 R 2/3; disagree P 1/2 R 1/2
+    assert m["f1_agree_disagree"] == pytest.approx((2 / 3 + 1 / 2) / 2)
+    t1, t2 = m["by_target"]["T1"], m["by_target"]["T2"]
+    assert t1["support"] == 3 and t2["support"] == 3
+    # T1: agree P 1/2 R 1 → 2/3, disagree 0; T2: agree P 1 R 1/2 → 2/3, disagree P 1/2 R 1 → 2/3
+    assert t1["f1_agree_disagree"] == pytest.approx(1 / 3)
+    assert t2["f1_agree_disagree"] == pytest.approx(2 / 3)
+    assert m["f1_agree_disagree_by_target"] == pytest.approx(0.5)
+    assert "target T1: 3 examples" in format_stance_table(m)
+
+
+def test_stance_metrics_skip_targets_when_they_are_claims():
+    gold = ["agree"] * 30
+    m = stance_metrics(gold, gold, ["agree", "disagree", "other"], targets=[f"claim {i}" for i in range(30)])
+    assert "by_target" not in m and m["f1_agree_disagree"] == pytest.approx(0.5)  # disagree has no support: F1 0
+
+
+MAWQIF_CSV = """\ufeffID,text,target,stance,sentiment
+1,اللقاح آمن وأنصح الجميع به,Covid Vaccine,Favor,Positive
+2,لن آخذ اللقاح أبدا,Covid Vaccine,Against,Negative
+3,الخدمات الرقمية وفرت علينا الوقت,Digital Transformation,Favor,Positive
+4,الجو حار اليوم,Women empowerment,None,Neutral
+"""
+
+
+def test_load_stance_maps_mawqif_labels_and_topics(tmp_path):
+    from kashif.training.data import load_stance
+    from kashif.training.stance_maps import parse_label_map, parse_target_map
+
+    path = tmp_path / "mawqif.csv"
+    path.write_text(MAWQIF_CSV, encoding="utf-8")
+    ds = load_stance(path, labels=["agree", "disagree", "other"], label_map=parse_label_map("mawqif"),
+                     target_map=parse_target_map("mawqif"))
+    assert ds["label"] == ["agree", "disagree", "agree", "other"]
+    assert ds["target"] == ["لقاح كورونا", "لقاح كورونا", "التحول الرقمي", "تمكين المرأة"]
+
+
+def test_unmapped_labels_are_refused_with_the_row(tmp_path):
+    from kashif.training.data import DataError, load_stance
+
+    path = tmp_path / "mawqif.csv"
+    path.write_text(MAWQIF_CSV, encoding="utf-8")
+    with pytest.raises(DataError, match=r"mawqif.csv:2: unknown label 'Favor'"):
+        load_stance(path, labels=["agree", "disagree", "other"])
+
+
+def test_evaluate_a_mawqif_file_with_its_maps(tiny_stance_dir, tmp_path, capsys):
+    path = tmp_path / "mawqif.csv"
+    path.write_text(MAWQIF_CSV, encoding="utf-8")
+    out = tmp_path / "report.json"
+    code = run("evaluate", ["--stance-model", str(tiny_stance_dir), "--data", str(path), "--label-map", "mawqif",
+                            "--target-map", "mawqif", "--output", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    m = json.loads(out.read_text())["metrics"]
+    assert m["support"] == 4 and set(m["by_target"]) == {"لقاح كورونا", "التحول الرقمي", "تمكين المرأة"}
+    assert "F1 of agree and disagree, averaged over targets" in captured.out
+
+
+def test_evaluate_refuses_an_unknown_label_map(tiny_stance_dir, tmp_path, capsys):
+    path = tmp_path / "mawqif.csv"
+    path.write_text(MAWQIF_CSV, encoding="utf-8")
+    code = run("evaluate", ["--stance-model", str(tiny_stance_dir), "--data", str(path), "--label-map", "semeval"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("kashif evaluate: error: label map: 'semeval' is neither FROM=TO")
