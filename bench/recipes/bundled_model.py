@@ -484,7 +484,13 @@ LICENSES = {
     "caraner": "CAraNER (COVID news NER) — no license statement; 'available for download for free' (Al-Thubaity et al. 2022)",
     "newsfane": "NewsFANE Gold — CC BY-SA 3.0 Unported (Alotaibi & Lee 2014)",
     "ans": "ANS stance corpus — Apache-2.0 (Khouja 2020)",
+    "mawqif": "Mawqif (Alturayeif, Luqman & Ahmed, WANLP 2022), Arabic tweets toward three topics — no licence "
+              "statement (the authors ask for a citation), and tweets carry X/Twitter's redistribution terms: "
+              "**research use only**",
 }
+RESEARCH_USE = ("Research use: Mawqif has no licence statement and is tweet data, so this model is for research use. "
+                "A commercial user should retrain the stance model without it (`make bundled-model "
+                "RECIPE_ARGS=--no-mawqif`), which gives back a claim-only model (ANS, Apache-2.0).")
 
 
 def write_card(dst: Path, task: str, result: dict, seed: int, extra: list[str]) -> None:
@@ -503,12 +509,17 @@ def write_card(dst: Path, task: str, result: dict, seed: int, extra: list[str]) 
                 f"{by_type[order[-1]]['mean']:.1f} for {order[-1]}).",
                 "Fine-tuned on Modern Standard Arabic news; dialectal Arabic, tweets and other domains are untested."]
     else:
-        title = "Kashif bundled stance model (Arabic claim–sentence stance: agree, disagree, other)"
+        topics = "mawqif_dev" in run
+        title = ("Kashif bundled stance model (Arabic stance toward a claim or a topic: agree, disagree, other)" if topics
+                 else "Kashif bundled stance model (Arabic claim–sentence stance: agree, disagree, other)")
         head, parts, key, group = "macro_f1", STANCE_CLASSES, "per_class", "class"
-        labeled = [LICENSES["ans"]]
+        labeled = [LICENSES["ans"]] + ([LICENSES["mawqif"]] if topics else [])
         anchors = "mBERT 76.7 (Khouja 2020)"
         metric_name = "macro-F1 over agree/disagree/other (ANS test, 379 pairs)"
         weak = ["`other` is 2 % of ANS (7 test pairs), so its F1 moves a lot with one pair.",
+                "Claims are MSA news (ANS); topics are three Saudi-heavy tweet topics (Mawqif). Claim–article pairs "
+                "(Baly) and other topics are out of domain: see leave-one-target-out below for a topic never seen."
+                if topics else
                 "The pair is (claim, sentence), trained on news headline paraphrases and contradictions (ANS); "
                 "tweets (Mawqif-style targets) or claim–article pairs (Baly) are out of domain."]
     labels = json.loads((dst / "kashif.json").read_text(encoding="utf-8"))["labels"]
@@ -546,6 +557,7 @@ def write_card(dst: Path, task: str, result: dict, seed: int, extra: list[str]) 
              f"| {len(runs)} seeds, test mean ± std | {fmt(summary['test_' + head])} | "
              + " | ".join(fmt(summary['test_f1_by_' + group][p]) for p in parts) + " |", "",
              f"Published anchors: {anchors}.", "",
+             *(_topic_card_lines(result[task], run) if task == "stance" and "mawqif_dev" in run else []),
              *(["## Notes", ""] + [f"- {n}" for n in result.get("notes", [])] + [""] if result.get("notes") else []),
              "## Known weaknesses", ""] + [f"- {w}" for w in weak] + [
              "- Long inputs are split into sentences and sliding windows by the Predictor; the model itself saw ≤ 128 pieces.", "",
@@ -556,6 +568,31 @@ def write_card(dst: Path, task: str, result: dict, seed: int, extra: list[str]) 
              + "\n```", "",
              "Kashif's Predictor also applies the normalisation in `kashif.json`, keeps offsets into your text and windows long sentences.", ""]
     (dst / "README.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+LABEL_MEANINGS = [
+    "- `agree`: the text supports the claim, or is in favour of the topic.",
+    "- `disagree`: the text refutes the claim, or is against the topic.",
+    "- `other`: neither — unrelated to the claim, or no stance toward the topic.",
+]
+
+
+def _topic_card_lines(stance: dict, run: dict) -> list[str]:
+    """The stance card's topic section: label meanings, Mawqif dev per topic, leave-one-target-out, licence."""
+    summary = stance["summary"]
+    lines = ["## Claims and topics", "", "The target is a claim (a sentence) or a topic (a short noun phrase, asked in "
+             "Arabic: `لقاح كورونا`, `التحول الرقمي`, `تمكين المرأة`). The labels mean:", "", *LABEL_MEANINGS, "",
+             "## Metrics — topic stance (Mawqif dev, F1 of agree and disagree, averaged over topics as StanceEval does)", "",
+             f"- this model: {100 * run['mawqif_dev']['f1_agree_disagree_by_target']:.1f}; "
+             f"all seeds: {fmt(summary['mawqif_dev_f1_agree_disagree'])}",
+             *[f"- {topic}: {fmt(ms)}" for topic, ms in summary["mawqif_dev_by_target"].items()], ""]
+    loto = stance.get("leave_one_target_out")
+    if loto:
+        lines += ["Leave-one-target-out (trained without the topic, scored on it: a topic the model never saw): "
+                  + ", ".join(f"{t} {v['f1_agree_disagree']:.1f}" for t, v in loto.items() if t != "mean")
+                  + f"; mean {loto['mean']:.1f}.", ""]
+    return lines + ["Anchors on Mawqif's own test set (not this dev split): the Mawqif paper's best BERT 78.9 macro-F1; "
+                    "StanceEval 2024's top system 84.4 (F1 of favour and against).", "", RESEARCH_USE, ""]
 
 
 def main(argv: list[str] | None = None) -> int:

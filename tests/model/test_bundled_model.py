@@ -111,3 +111,36 @@ def test_bundle_stance_returns_a_distribution(predictor):
     for r in results:
         assert r.label in {"agree", "disagree", "other"}
         assert abs(sum(r.scores.values()) - 1.0) < 1e-3  # each score is rounded to 4 decimals
+
+
+def seed_entities(predictor) -> list[tuple[str, str]]:
+    (seed,) = SEEDS
+    text = seed.read_text(encoding="utf-8")
+    return [(e.text, e.label) for e in predictor.entities([text])[0]]
+
+
+def test_seed_article_has_no_fragments_of_longer_names(predictor):
+    """Issue 19: `الكرة` cut out of `نصف الكرة الغربي`, and `روبيو ودي لا فوينتي` (two people
+    joined by و) as one PERS. Constrained BIO decoding and the document's own mentions fix both."""
+    found = seed_entities(predictor)
+    assert ("الكرة", "ORG") not in found
+    assert not any(" و" in text for text, label in found if label == "PERS"), found
+    assert ("روبيو", "PERS") in found and ("دي لا فوينتي", "PERS") in found
+
+
+def test_seed_article_gives_each_name_one_type(predictor):
+    """Issue 19: `ترمب` once LOC and `المكسيك` once ORG among their other mentions."""
+    types: dict[str, set[str]] = {}
+    for text, label in seed_entities(predictor):
+        types.setdefault(text, set()).add(label)
+    assert types["ترمب"] == {"PERS"} and types["المكسيك"] == {"LOC"}
+
+
+def test_bundle_stance_toward_a_topic(predictor):
+    """Issue 19: toward a topic (not a claim), an obvious tweet in favour and one against."""
+    favour, against = predictor.stance([
+        ("اللقاح آمن وفعال وأنصح الجميع بأخذه", "لقاح كورونا"),
+        ("لن آخذ هذا اللقاح أبدا، لا أثق به ولا بمن يروج له", "لقاح كورونا"),
+    ])
+    assert favour.label == "agree", favour
+    assert against.label == "disagree", against
