@@ -71,10 +71,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--stance-base", help="a stance model dir to continue from (default: the encoder)")
     p.add_argument("--no-mawqif", dest="mawqif", action="store_false",
                    help="train stance on ANS claims only, not also on Mawqif's topic tweets")
+    p.add_argument("--mawqif-copies", type=int, default=1,
+                   help="times each Mawqif training tweet appears (each copy draws its topic phrasing anew)")
     p.add_argument("--mawqif-dev-split", type=float, default=0.15,
                    help="share of Mawqif train carved as dev, stratified by target and label (seed 0)")
     p.add_argument("--no-loto", dest="loto", action="store_false",
                    help="skip leave-one-target-out (train without one Mawqif topic, score that topic)")
+    p.add_argument("--loto-epochs", type=float, help="epochs of each leave-one-target-out run (default: --stance-epochs)")
     p.add_argument("--compare-with", help="a previous bundle dir scored on the same dev/test sets, side by side")
     p.add_argument("--no-other-bias", dest="other_bias", action="store_false",
                    help="do not tune the `other` logit offset on dev")
@@ -280,7 +283,7 @@ def mawqif_split(args, data: Path, work: Path) -> tuple[list[dict], Path]:
     labels = LABEL_PRESETS["mawqif"]
     phrase = random.Random(1)
     pairs = [{"s1": phrase.choice(TOPIC_PHRASINGS[r["target"]]), "s2": r["text"].strip(), "stance": labels[r["stance"]],
-              "topic": r["target"]} for r in sorted(train, key=lambda r: int(r["ID"]))]
+              "topic": r["target"]} for _ in range(args.mawqif_copies) for r in sorted(train, key=lambda r: int(r["ID"]))]
     return pairs, dev_path
 
 
@@ -295,7 +298,7 @@ def stance_data(args, data: Path, work: Path, leave_out: str | None = None) -> t
     ans_train = stance_train_file(args, data, work)
     if not args.mawqif:
         return ans_train, ans / "dev.csv"
-    suffix = f"_without_{topic_slug(leave_out)}" if leave_out else ""
+    suffix = (f"_x{args.mawqif_copies}" if args.mawqif_copies > 1 else "") + (f"_without_{topic_slug(leave_out)}" if leave_out else "")
     train_path, dev_path = work / "data" / f"stance_train{suffix}.csv", work / "data" / f"stance_dev{suffix}.csv"
     if not (train_path.is_file() and dev_path.is_file()):
         from kashif.training.stance_maps import LABEL_PRESETS, TARGET_PRESETS
@@ -328,12 +331,13 @@ STANCE_COLUMNS = ["--text-column", "s2", "--target-column", "s1", "--label-colum
 
 def finetune_stance(args, encoder: Path, data: Path, seed: int, work: Path, leave_out: str | None = None) -> Path:
     name = f"stance_seed{seed}" + (f"_without_{topic_slug(leave_out)}" if leave_out else "")
+    epochs = args.loto_epochs if leave_out and args.loto_epochs else args.stance_epochs
     out = work / name
     train, dev = stance_data(args, data, work, leave_out)
     if not (out / "metrics.json").is_file():
         base = Path(args.stance_base).resolve() if args.stance_base else encoder
         cmd = ["train", "stance", "--train", str(train), "--dev", str(dev), *STANCE_COLUMNS,
-               "--base-model", str(base), "--output", str(out), "--epochs", str(args.stance_epochs),
+               "--base-model", str(base), "--output", str(out), "--epochs", str(epochs),
                "--learning-rate", str(args.stance_lr), "--batch-size", str(args.stance_batch), "--warmup", "0.1",
                "--seed", str(seed), "--bf16", args.bf16, "--save-total-limit", "1", "--resume"]
         if args.stance_class_weights:
@@ -418,6 +422,44 @@ def _seed_table(title: str, task: dict, columns: list, classes: Sequence[str], p
     return lines
 
 
+def _topic_markdown(stance: dict) -> list[str]:
+    """Mawqif dev per topic (each seed), leave-one-target-out, and the previous bundle on the same sets."""
+    summary = stance["summary"]
+    if "mawqif_dev_f1_agree_disagree" not in summary:
+        return []
+    topics = list(summary["mawqif_dev_by_target"])
+    lines = ["## Topic stance — Mawqif dev (F1 of agree and disagree, per topic, averaged over topics)", "",
+             "| seed | " + " | ".join(topics) + " | mean over topics |", "|---|" + "---|" * (len(topics) + 1)]
+    for seed, run in stance["runs"].items():
+        by = run["mawqif_dev"]["by_target"]
+        lines.append(f"| {seed} | " + " | ".join(f"{100 * by[t]['f1_agree_disagree']:.1f}" for t in topics)
+                     + f" | {100 * run['mawqif_dev']['f1_agree_disagree_by_target']:.1f} |")
+    lines.append("| **mean ± std** | " + " | ".join(fmt(summary["mawqif_dev_by_target"][t]) for t in topics)
+                 + f" | **{fmt(summary['mawqif_dev_f1_agree_disagree'])}** |")
+    lines.append("")
+    loto = stance.get("leave_one_target_out")
+    if loto:
+        lines += [f"Leave-one-target-out (one seed, {loto['epochs']:g} epochs; trained on ANS + the other two topics, "
+                  "scored on the left-out topic's dev tweets — what a user asking about a new topic sees):", "",
+                  "| left-out topic | F1(agree, disagree) | agree F1 | disagree F1 | other F1 | tweets |",
+                  "|---|---|---|---|---|---|"]
+        for topic, v in loto.items():
+            if isinstance(v, dict):
+                c = v["per_class"]
+                lines.append(f"| {topic} | {v['f1_agree_disagree']:.1f} | {c.get('agree', 0):.1f} | "
+                             f"{c.get('disagree', 0):.1f} | {c.get('other', 0):.1f} | {v['support']} |")
+        lines += [f"| **mean** | **{loto['mean']:.1f}** | | | | |", ""]
+    previous = stance.get("previous")
+    if previous:
+        lines += ["The previous bundled model (ANS only) on the same sets: ANS test macro-F1 "
+                  f"{100 * previous['test']['macro_f1']:.1f}"
+                  + (f"; Mawqif dev F1(agree, disagree) averaged over topics "
+                     f"{100 * previous['mawqif_dev']['f1_agree_disagree_by_target']:.1f}" if "mawqif_dev" in previous else "")
+                  + ".", ""]
+    return lines + ["Anchors on Mawqif's own test set (not this dev split): the Mawqif paper's best BERT 78.9 "
+                    "macro-F1; StanceEval 2024's top system 84.4 (F1 of favour and against).", ""]
+
+
 def write_markdown(result: dict, path: Path) -> None:
     lines = ["# Bundled model: recipe results", "",
              f"- commit: `{result['commit']}`", f"- command: `{result['command']}`",
@@ -439,6 +481,7 @@ def write_markdown(result: dict, path: Path) -> None:
              ("test macro-F1", lambda r: r["test"]["macro_f1"], "test_macro_f1")],
             STANCE_CLASSES, "per_class", "test_f1_by_class", bold="test_macro_f1")
         lines += ["Published anchor (ANS test macro-F1, pretrained BERT): 76.7.", ""]
+        lines += _topic_markdown(result["stance"])
     if result.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in result["notes"]] + [""]
     if result.get("bundle"):
@@ -589,7 +632,7 @@ def _topic_card_lines(stance: dict, run: dict) -> list[str]:
     loto = stance.get("leave_one_target_out")
     if loto:
         lines += ["Leave-one-target-out (trained without the topic, scored on it: a topic the model never saw): "
-                  + ", ".join(f"{t} {v['f1_agree_disagree']:.1f}" for t, v in loto.items() if t != "mean")
+                  + ", ".join(f"{t} {v['f1_agree_disagree']:.1f}" for t, v in loto.items() if isinstance(v, dict))
                   + f"; mean {loto['mean']:.1f}.", ""]
     return lines + ["Anchors on Mawqif's own test set (not this dev split): the Mawqif paper's best BERT 78.9 macro-F1; "
                     "StanceEval 2024's top system 84.4 (F1 of favour and against).", "", RESEARCH_USE, ""]
@@ -621,7 +664,10 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), torch threads {args.threads}, no GPU",
         "data_dir": str(data),
-        "encoder": {"dir": str(encoder), "vocab_fit": fit, "summary": _encoder_summary(fit)},
+        "encoder": {"dir": str(encoder), "vocab_fit": fit,
+                    "summary": _encoder_summary(fit) if fit or not args.stance_base else
+                    f"stance continued from `{args.stance_base}`, the previous bundled stance model (multilingual-e5-small, "
+                    "vocabulary fitted to Arabic: 250,002 → 27,862 pieces, 32.2M parameters; fine-tuned on ANS)"},
         "notes": args.note,
     }
     if "ner" in tasks:
@@ -688,6 +734,9 @@ def run_stance(args, data: Path, work: Path, encoder: Path, seeds: list[int]) ->
         runs[seed] = {"dev": _strip(dev), "test": _strip(test), "minutes": _minutes(out, t0), "dir": str(out),
                       "other_bias": bias["offset"] if bias else None,
                       "dev_before_bias": _strip(bias["dev_before"]) if bias else None}
+        if mawqif_dev:  # the combined dev mixes claims and topics: ANS dev alone, to compare with an ANS-only model
+            runs[seed]["ans_dev"] = _strip(evaluate(out, "stance", ans_test.with_name("dev.csv"), work, args.threads,
+                                                    STANCE_COLUMNS, name="ans_dev"))
         line = f"stance seed {seed}: dev macro-F1 {100 * dev['macro_f1']:.1f}, ANS test macro-F1 {100 * test['macro_f1']:.1f}"
         if mawqif_dev:
             topic = evaluate_mawqif(out, mawqif_dev, work, args.threads)
@@ -695,7 +744,8 @@ def run_stance(args, data: Path, work: Path, encoder: Path, seeds: list[int]) ->
             line += f", Mawqif dev F1(agree, disagree) {100 * topic['f1_agree_disagree_by_target']:.1f}"
         log(line)
     source = f"continued from {args.stance_base}" if args.stance_base else "from the encoder"
-    mawqif_text = (f" + Mawqif train {100 * (1 - args.mawqif_dev_split):.0f} % (topic tweets; targets asked in Arabic, "
+    mawqif_text = (f" + Mawqif train {100 * (1 - args.mawqif_dev_split):.0f} %"
+                   + (f" × {args.mawqif_copies}" if args.mawqif_copies > 1 else "") + " (topic tweets; targets asked in Arabic, "
                    "one of six phrasings per topic drawn per tweet; Favor/Against/None → agree/disagree/other), "
                    f"dev = ANS dev + Mawqif {100 * args.mawqif_dev_split:.0f} % (stratified by topic × label, seed 0)"
                    if args.mawqif else ", dev = ANS dev")
@@ -739,6 +789,7 @@ def leave_one_target_out(args, data: Path, work: Path, encoder: Path, seed: int,
                       "support": scores["support"]}
         log(f"leave-one-target-out {topic}: F1(agree, disagree) {out[topic]['f1_agree_disagree']:.1f}")
     out["mean"] = round(statistics.fmean(v["f1_agree_disagree"] for v in out.values()), 2)
+    out["epochs"] = args.loto_epochs or args.stance_epochs
     return out
 
 

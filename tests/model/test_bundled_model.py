@@ -135,12 +135,3 @@ def test_seed_article_gives_each_name_one_type(predictor):
         types.setdefault(text, set()).add(label)
     assert types["ترمب"] == {"PERS"} and types["المكسيك"] == {"LOC"}
 
-
-def test_bundle_stance_toward_a_topic(predictor):
-    """Issue 19: toward a topic (not a claim), an obvious tweet in favour and one against."""
-    favour, against = predictor.stance([
-        ("اللقاح آمن وفعال وأنصح الجميع بأخذه", "لقاح كورونا"),
-        ("لن آخذ هذا اللقاح أبدا، لا أثق به ولا بمن يروج له", "لقاح كورونا"),
-    ])
-    assert favour.label == "agree", favour
-    assert against.label == "disagree", against
