@@ -205,3 +205,16 @@ def test_evaluate_refuses_an_unknown_label_map(tiny_stance_dir, tmp_path, capsys
     code = run("evaluate", ["--stance-model", str(tiny_stance_dir), "--data", str(path), "--label-map", "semeval"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("kashif evaluate: error: label map: 'semeval' is neither FROM=TO")
+
+
+def test_training_reads_a_mawqif_file_through_its_maps(tmp_path):
+    from kashif.training.config import TrainConfig
+    from kashif.training.finetune import prepare_data
+
+    path = tmp_path / "mawqif.csv"
+    path.write_text(MAWQIF_CSV, encoding="utf-8")
+    config = TrainConfig(task="stance", train=str(path), base_model="unused", output=str(tmp_path / "out"),
+                         label_map="mawqif", target_map="mawqif").validate()
+    data = prepare_data(config)
+    assert data.labels == ["agree", "disagree", "other"]
+    assert set(data.train["target"]) == {"لقاح كورونا", "التحول الرقمي", "تمكين المرأة"}
