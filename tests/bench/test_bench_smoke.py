@@ -44,7 +44,10 @@ def test_predictor_and_pipeline_give_equal_labels_on_identical_input(tiny_ner_di
     same = identical_inputs(str(tiny_ner_dir), texts)
     assert sum(same) >= 5, "the fixture sentences should mostly reach the model unchanged"
 
-    predictor = Predictor.from_refs(ner_model=str(tiny_ner_dir), config=PredictorConfig(batch_size=8, precision="fp32"), tasks=("ner",))
+    from bench.predictor_vs_pipeline import PIPELINE_DECODING
+
+    config = PredictorConfig(batch_size=8, precision="fp32", **PIPELINE_DECODING)
+    predictor = Predictor.from_refs(ner_model=str(tiny_ner_dir), config=config, tasks=("ner",))
     ours = [[(e.start, e.end, e.label) for e in doc] for doc in predictor.entities(texts)]
     pipe = pipeline("token-classification", model=str(tiny_ner_dir), tokenizer=str(tiny_ner_dir), aggregation_strategy="first", device="cpu")
     theirs = [[(e["start"], e["end"], e["entity_group"]) for e in doc] for doc in pipe(texts)]
