@@ -78,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, suppress_defaul
         kwargs["default"] = argparse.SUPPRESS if suppress_defaults else current
         if not suppress_defaults and not s.positional and _is_required(f):
             kwargs["required"] = True
-        target.add_argument(*([s.short] if s.short else []), flag, **kwargs)
+        target.add_argument(flag, *([s.short] if s.short else []), **kwargs)
 
 
 def _value_kwargs(s: Setting, annotation: Any) -> dict[str, Any]:
