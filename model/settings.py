@@ -56,8 +56,8 @@ def setting(default: Any = dataclasses.MISSING, help: str = "", env: str | None 
 
 
 def reuse(cls: type, name: str, **changes: Any) -> Any:
-    """A field declared as field `name` of `cls` is (default, variable, help), for a config that takes the same
-    setting; `changes` narrow it (e.g. fewer `choices`, another `group`)."""
+    """A field with the declaration of field `name` of `cls` (its default, variable and help), for a config that
+    takes the same setting; `changes` adjust it (e.g. fewer `choices`, another `group`)."""
     declared = _field(cls, name)
     meta = {_METADATA_KEY: dataclasses.replace(declared.metadata[_METADATA_KEY], **changes)}
     if declared.default_factory is not dataclasses.MISSING:

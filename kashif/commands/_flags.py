@@ -115,6 +115,18 @@ def from_args(cls: type[C], args: argparse.Namespace, **overrides: Any) -> C:
     return cls(**{**values, **overrides})
 
 
+def parse_options(command: str, cls: type[C], argv: list[str], *, description: str | None = None,
+                  models: bool = False) -> tuple[C, argparse.Namespace]:
+    """`kashif <command>` with the flags of `cls` (then, with `models`, the model flags) parsed from `argv`: `cls` built
+    from them, and the namespace (for `predictor_from_args`)."""
+    parser = argparse.ArgumentParser(prog=f"kashif {command}", description=description)
+    add_arguments(parser, cls)
+    if models:
+        add_model_arguments(parser)
+    args = parser.parse_args(argv)
+    return from_args(cls, args), args
+
+
 # ---- the model flags every command shares --------------------------------
 
 

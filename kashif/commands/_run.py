@@ -54,6 +54,11 @@ def run_command(
         return fail(command, f"{typed_line(err)} (set {DEBUG_VARIABLE}=1 for the traceback)", EXIT_FAILURE)
 
 
+def first_paragraph(docstring: str | None) -> str:
+    """A module's docstring up to its first blank line: a command's description in --help."""
+    return (docstring or "").split("\n\n")[0]
+
+
 def print_json(value: Any, indent: int | None = None) -> None:
     """`value` as JSON on stdout (Arabic as itself, not escaped), one line unless `indent`."""
     print(json.dumps(value, ensure_ascii=False, indent=indent))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from kashif.commands._flags import add_arguments, add_model_arguments, from_args, predictor_from_args
+from kashif.commands._flags import parse_options, predictor_from_args
 from kashif.commands._run import TextArgument, print_json, run_command
 from kashif.model.answer_formats import ANSWER_FORMATS, answer_entities
 from kashif.model.settings import setting
@@ -45,11 +45,7 @@ def run(argv: list[str]) -> int:
 
 
 def _entities(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog=f"kashif {COMMAND}")
-    add_arguments(parser, EntitiesOptions)
-    add_model_arguments(parser)
-    args = parser.parse_args(argv)
-    options = from_args(EntitiesOptions, args)
+    options, args = parse_options(COMMAND, EntitiesOptions, argv, models=True)
     text = options.read()
     predictor = predictor_from_args(args, tasks=(task_of_answer(COMMAND),))
     print_json(answer_entities(text, predictor.entities([text])[0], options.format, options.labels, options.min_score), indent=2)

