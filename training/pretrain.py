@@ -11,10 +11,8 @@ head computed on masked positions only. The output directory is a plain
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,10 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from kashif.model.backends import PRECISION_CHOICES
 from kashif.model.errors import KashifError
-from kashif.model.settings import add_arguments, from_args, setting
+from kashif.model.predictor import PredictorConfig
+from kashif.model.settings import reuse, setting
 
 WORK_DIR = "pretrain-work"
+TRAINING_PRECISIONS = tuple(p for p in PRECISION_CHOICES if p != "int8")
 SIZES: dict[str, tuple[int, int]] = {  # name -> (layers, hidden)
     "tiny": (2, 32),
     "mini": (2, 128),
@@ -83,27 +84,12 @@ class PretrainConfig:
     save_every_minutes: float = setting(10.0, "checkpoint interval in minutes")
     eval_sequences: int = setting(64, "held-out blocks for the masked-LM loss")
     seed: int = setting(42)
-    precision: str = setting("auto", "auto = bf16 autocast when the CPU/GPU supports it",
-                             choices=("auto", "fp32", "bf16"))
-    threads: int | None = setting(None, "torch CPU threads")
-    device: str = setting("cpu", "cpu or cuda")
+    # the inference flags' declarations (help, KASHIF_* variable, default); no int8 for training
+    precision: str = reuse(PredictorConfig, "precision", choices=TRAINING_PRECISIONS, group=None)
+    threads: int | None = reuse(PredictorConfig, "threads", group=None)
+    device: str = reuse(PredictorConfig, "device", group=None)
     resume: bool = setting(False, "continue from OUTPUT/pretrain-work/checkpoint.pt", show_default=False)
     progress: bool = setting(True, "show a progress bar")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="kashif pretrain",
-        description="Train a WordPiece tokenizer and pretrain (or continue pretraining) a BERT encoder with masked-LM.",
-    )
-    add_arguments(p, PretrainConfig)
-    return p
-
-
-def config_from_args(args: argparse.Namespace) -> PretrainConfig:
-    cfg = from_args(PretrainConfig, args)
-    validate(cfg)
-    return cfg
 
 
 def validate(cfg: PretrainConfig) -> None:
@@ -727,21 +713,3 @@ def run(cfg: PretrainConfig) -> dict:
     _write_report(output / "pretrain.json", report)
     _log(f"saved {output} (eval MLM loss {report['mlm']['eval_loss_initial']} → {report['mlm']['eval_loss_final']})")
     return report
-
-
-def main(argv: list[str] | None = None) -> int:
-    from kashif.command import run_command
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-    def pretrain() -> None:
-        run(config_from_args(args))
-
-    # ValueError, OSError: values or files this run cannot use, reported like its own PretrainErrors
-    return run_command("pretrain", pretrain, usage_errors=(ValueError, OSError), interrupted="interrupted (continue with --resume)")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -164,28 +164,21 @@ def tokenisation_check(old_dir: Path, new_dir: Path, words: list[str]) -> dict:
     }
 
 
-def run_fit_vocab(argv: list[str]) -> int:
-    import argparse
-
+def fit_vocab_to_corpus(encoder: str | Path, output: str | Path, corpus: Sequence[str], *, text_field: str = "text",
+                        max_documents: int | None = None, held_out: Sequence[str] = ()) -> dict:
+    """`kashif fit-vocab`: cut `encoder`'s vocabulary to the words of `corpus` (FORMAT:PATH sources) into `output`,
+    check the tokenisation of the counted words (and of `held_out`), and write the report (REPORT_FILE); the report."""
     from kashif.training.corpus import CorpusReader, parse_source
 
-    p = argparse.ArgumentParser(prog="kashif fit-vocab", description=__doc__.split("\n\n")[0])
-    p.add_argument("--encoder", required=True, help="encoder directory with a Unigram tokenizer")
-    p.add_argument("--output", required=True)
-    p.add_argument("--corpus", action="append", required=True, help="text/JSONL(.gz)/CoNLL file whose words to keep (repeatable; FORMAT:PATH)")
-    p.add_argument("--text-field", default="text")
-    p.add_argument("--max-documents", type=int, help="read at most this many documents in all")
-    p.add_argument("--held-out", action="append", default=[], help="corpus to report pieces per word on, before and after")
-    args = p.parse_args(argv)
-    reader = CorpusReader([parse_source(c, args.text_field) for c in args.corpus], dedup=True, min_words=1,
-                          max_documents=args.max_documents, normalization=Normalization(
+    encoder, output = Path(encoder), Path(output)
+    reader = CorpusReader([parse_source(c, text_field) for c in corpus], dedup=True, min_words=1,
+                          max_documents=max_documents, normalization=Normalization(
                               remove_diacritics=False, remove_tatweel=False, remove_inword_marks=False))
-    report, words = fit_vocabulary(Path(args.encoder), reader, Path(args.output))
-    result = {"fit": report.to_dict(), "counted_words": tokenisation_check(Path(args.encoder), Path(args.output), words)}
-    if args.held_out:
-        held = CorpusReader([parse_source(c, args.text_field) for c in args.held_out], dedup=False, min_words=1)
+    report, words = fit_vocabulary(encoder, reader, output)
+    result = {"fit": report.to_dict(), "counted_words": tokenisation_check(encoder, output, words)}
+    if held_out:
+        held = CorpusReader([parse_source(c, text_field) for c in held_out], dedup=False, min_words=1)
         words = [w for paragraph in held for w in paragraph.split(" ")]
-        result["held_out"] = tokenisation_check(Path(args.encoder), Path(args.output), words)
-    (Path(args.output) / REPORT_FILE).write_text(json.dumps(result, indent=2), encoding="utf-8")
-    print(json.dumps(result))
-    return 0
+        result["held_out"] = tokenisation_check(encoder, output, words)
+    (output / REPORT_FILE).write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return result

@@ -1,5 +1,5 @@
 """The batch scorer's own errors; `kashif score` turns each into one line on
-stderr and its exit code (kashif.command.run_command)."""
+stderr and its exit code (kashif/commands/_run.py)."""
 from __future__ import annotations
 
 from kashif.model.errors import EXIT_FAILURE, KashifError

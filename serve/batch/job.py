@@ -8,22 +8,19 @@ job rerun with the same command continues where it stopped (shards.py).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
-from kashif.command import run_command
 from kashif.model.messages import first_line
 from kashif.model.tasks import ANSWER_NAMES, TASKS, answer_of_task
 from kashif.serve.batch.errors import EngineError, UsageError
 from kashif.serve.batch.exports import (
     ANNOTATION_FORMATS,
-    OUTPUT_FORMATS,
     ExportSpec,
     entity_types,
     format_from_path,
@@ -32,44 +29,13 @@ from kashif.serve.batch.exports import (
     needs_text,
     output_writer,
 )
-from kashif.serve.batch.readers import FORMATS, Row, count_rows, detect_format, is_remote, iter_chunks
+from kashif.serve.batch.readers import Row, count_rows, detect_format, is_remote, iter_chunks
 from kashif.serve.batch.rows import FieldSpec, ModelSpec, Outcome, entity_counts, finalize, score_rows
+from kashif.serve.batch.settings import ScoreSettings
 from kashif.serve.batch.shards import ShardStore
 
 EXIT_OK, EXIT_ROW_ERRORS = 0, 1
 RESUME_HINT = "rerun the same command to resume"
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one readable line instead of usage + error
-        raise UsageError(message)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from kashif.model.cli import add_model_arguments
-
-    parser = _Parser(prog="kashif score", description="Score files offline: entities and stance for every row, resumable after a crash.")
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help=f"input files ({', '.join(FORMATS)}; .gz accepted) or a datasets directory")
-    parser.add_argument("--output", "-o", required=True, help="output file: .jsonl, .jsonl.gz or .parquet (or any name with --output-format)")
-    parser.add_argument("--output-format", choices=OUTPUT_FORMATS,
-                        help="jsonl or parquet (default: by the output's name), or pre-annotations for an annotation tool: "
-                        "label-studio (JSON tasks with predictions), prodigy (JSONL), conll (WORD TAG lines); a .gz name compresses")
-    parser.add_argument("--errors", help="where refused rows go (default: OUTPUT.errors.jsonl)")
-    parser.add_argument("--format", choices=[f for f in FORMATS if f != "datasets"], help="input format, when file names do not say it (e.g. a s3:// prefix)")
-    parser.add_argument("--text-field", default="text", help="field holding the document (default: text)")
-    parser.add_argument("--id-field", help="field holding the row id (default: the row number, from 0 over all inputs)")
-    parser.add_argument("--target-field", help="field holding the stance target of each row (a string or a list of strings)")
-    parser.add_argument("--target", action="append", default=[], help="stance target asked of every row (repeatable)")
-    parser.add_argument("--tasks", help="comma-separated: entities, stance (default: every task the model serves)")
-    parser.add_argument("--chunk-size", type=int, default=256, help="rows read, scored and committed together (default: 256)")
-    parser.add_argument("--workers", type=int, default=1, help="scoring processes on this machine, each with its own model and cores/N threads")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar (the summary line is still printed)")
-    parser.add_argument("--engine", choices=("local", "ray"), default="local", help="local processes, or a Ray Data pipeline (RAY_ADDRESS picks the cluster)")
-    parser.add_argument("--ray-concurrency", type=int, default=1, help="Ray: scoring actors (one Predictor each)")
-    parser.add_argument("--num-cpus", type=float, default=1.0, help="Ray: CPUs per scoring actor (also its torch threads)")
-    parser.add_argument("--num-gpus", type=float, default=0.0, help="Ray: GPUs per scoring actor")
-    add_model_arguments(parser)
-    return parser
 
 
 @dataclass
@@ -91,66 +57,62 @@ def _available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _job_from_args(args: argparse.Namespace) -> Job:
-    from kashif.model.cli import predictor_config_from_args
+def job_from_settings(settings: ScoreSettings) -> Job:
+    """The job the settings describe, checked (UsageError: what is wrong with them) and with its models resolved."""
     from kashif.model.loading import resolve_model_refs
 
-    if args.chunk_size < 1:
+    if settings.chunk_size < 1:
         raise UsageError("--chunk-size must be at least 1")
-    if args.workers < 1:
+    if settings.workers < 1:
         raise UsageError("--workers must be at least 1")
-    if args.workers > 1 and args.engine == "ray":
+    if settings.workers > 1 and settings.engine == "ray":
         raise UsageError("--workers is for the local engine; with --engine ray use --ray-concurrency")
-    if args.ray_concurrency < 1:
+    if settings.ray_concurrency < 1:
         raise UsageError("--ray-concurrency must be at least 1")
-    output = Path(args.output)
+    output = Path(settings.output)
     by_name = format_from_path(output)
-    out_format = args.output_format or by_name
+    out_format = settings.output_format or by_name
     if out_format is None:
         raise UsageError(f"{output}: the output must end in .jsonl, .jsonl.gz or .parquet, or name its format with --output-format")
     if out_format in ("jsonl", "parquet") and by_name != out_format:
         raise UsageError(f"{output}: --output-format {out_format} needs an output ending in {'.jsonl or .jsonl.gz' if out_format == 'jsonl' else '.parquet'}")
     if not output.parent.resolve().is_dir():
         raise UsageError(f"{output.parent}: no such directory for the output")
-    formats = [args.format or detect_format(path) for path in args.inputs]
-    for path in args.inputs:
-        if is_remote(path) and args.engine != "ray":
+    formats = [settings.format or detect_format(path) for path in settings.inputs]
+    for path in settings.inputs:
+        if is_remote(path) and settings.engine != "ray":
             raise UsageError(f"{path}: object-store paths are read by the Ray engine (--engine ray)")
         if not is_remote(path) and not Path(path).exists():
             raise UsageError(f"{path}: no such file")
-    refs = resolve_model_refs(args.model, args.ner_model, args.stance_model)
+    refs = resolve_model_refs(settings.model, settings.ner_model, settings.stance_model)
     served = [answer_of_task(t) for t in TASKS if t in refs]
     if out_format in ANNOTATION_FORMATS:
-        if args.tasks and [t.strip() for t in args.tasks.split(",") if t.strip()] != ["entities"]:
+        if settings.tasks and [t.strip() for t in settings.tasks.split(",") if t.strip()] != ["entities"]:
             raise UsageError(f"--output-format {out_format} holds entities only; use --tasks entities (or leave --tasks out)")
-        if args.target or args.target_field:
+        if settings.target or settings.target_field:
             raise UsageError(f"--output-format {out_format} holds entities only; --target/--target-field ask for stance")
         if "entities" not in served:
             raise UsageError("no entities model: name one with --model or --ner-model")
         served = ["entities"]
-    if args.tasks:
-        tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if settings.tasks:
+        tasks = [t.strip() for t in settings.tasks.split(",") if t.strip()]
         unknown = [t for t in tasks if t not in ANSWER_NAMES]
         if unknown or not tasks:
-            raise UsageError(f"--tasks takes entities and/or stance, not {args.tasks!r}")
+            raise UsageError(f"--tasks takes entities and/or stance, not {settings.tasks!r}")
         missing = [t for t in tasks if t not in served]
         if missing:
             raise UsageError(f"no {' or '.join(missing)} model: name one with --model, --ner-model or --stance-model")
         tasks = [t for t in ANSWER_NAMES if t in tasks]
     else:
         tasks = served
-    if (args.target or args.target_field) and "stance" not in tasks:
+    if (settings.target or settings.target_field) and "stance" not in tasks:
         raise UsageError("--target/--target-field ask for stance, but no stance model is used (see --tasks, --stance-model)")
-    fields = FieldSpec(args.text_field, args.id_field, args.target_field, tuple(args.target), tuple(tasks), with_text=needs_text(out_format))
-    try:
-        config = predictor_config_from_args(args)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
+    fields = FieldSpec(settings.text_field, settings.id_field, settings.target_field, tuple(settings.target), tuple(tasks), with_text=needs_text(out_format))
     # absolute, so that worker processes and Ray actors find the same directories
-    model, ner_model, stance_model = (os.path.abspath(r) if r and os.path.exists(r) else r for r in (args.model, args.ner_model, args.stance_model))
-    models = ModelSpec(model, ner_model, stance_model, config, tuple(tasks))
-    errors = Path(args.errors) if args.errors else output.with_name(output.name + ".errors.jsonl")
-    return Job(list(args.inputs), formats, output, errors, fields, models, refs, out_format)
+    model, ner_model, stance_model = (os.path.abspath(r) if r and os.path.exists(r) else r for r in (settings.model, settings.ner_model, settings.stance_model))
+    models = ModelSpec(model, ner_model, stance_model, settings.predictor, tuple(tasks))
+    errors = Path(settings.errors) if settings.errors else output.with_name(output.name + ".errors.jsonl")
+    return Job(list(settings.inputs), formats, output, errors, fields, models, refs, out_format)
 
 
 def fingerprint(job: Job) -> dict:
@@ -251,13 +213,13 @@ def _summary(job: Job, store: ShardStore, resumed: int, scored_now: int, seconds
     return line
 
 
-def run_job(job: Job, args: argparse.Namespace) -> int:
+def run_job(job: Job, settings: ScoreSettings) -> int:
     store = ShardStore(job.output, fingerprint(job))
     store.open()
     resumed = store.rows_done
     started = time.perf_counter()
     try:
-        done_now = _score_into(store, job, args, resumed)
+        done_now = _score_into(store, job, settings, resumed)
     except BaseException:
         if not store.shards:  # nothing committed: leave no empty parts directory behind
             store.discard()
@@ -274,22 +236,22 @@ def run_job(job: Job, args: argparse.Namespace) -> int:
     return EXIT_ROW_ERRORS if store.errors else EXIT_OK
 
 
-def _score_into(store: ShardStore, job: Job, args: argparse.Namespace, resumed: int) -> int:
+def _score_into(store: ShardStore, job: Job, settings: ScoreSettings, resumed: int) -> int:
     """Score and commit every row not committed yet; the number of rows done now."""
     from tqdm import tqdm
 
     done_now = 0
     if not store.finished:
-        if resumed and not args.quiet:
+        if resumed and not settings.quiet:
             print(f"kashif score: resuming after {resumed} committed rows", file=sys.stderr)
-        total = _total_rows(job) if not args.quiet else None
-        if args.engine == "ray":
+        total = _total_rows(job) if not settings.quiet else None
+        if settings.engine == "ray":
             from kashif.serve.batch.ray_engine import ray_outcomes
 
-            outcomes = ray_outcomes(job.inputs, job.formats, job.fields, job.models, skip=resumed, chunk_size=args.chunk_size, concurrency=args.ray_concurrency, num_cpus=args.num_cpus, num_gpus=args.num_gpus)
+            outcomes = ray_outcomes(job.inputs, job.formats, job.fields, job.models, skip=resumed, chunk_size=settings.chunk_size, concurrency=settings.ray_concurrency, num_cpus=settings.num_cpus, num_gpus=settings.num_gpus)
         else:
-            outcomes = local_outcomes(job, resumed, args.chunk_size, args.workers, args.threads)
-        with tqdm(total=total, initial=resumed, unit="doc", disable=args.quiet, file=sys.stderr, dynamic_ncols=True, smoothing=0.1) as bar:
+            outcomes = local_outcomes(job, resumed, settings.chunk_size, settings.workers, settings.predictor.threads)
+        with tqdm(total=total, initial=resumed, unit="doc", disable=settings.quiet, file=sys.stderr, dynamic_ncols=True, smoothing=0.1) as bar:
             for chunk in outcomes:
                 start = store.rows_done
                 records, errors = [], []
@@ -303,25 +265,11 @@ def _score_into(store: ShardStore, job: Job, args: argparse.Namespace, resumed: 
     return done_now
 
 
-def score(argv: Sequence[str]) -> int:
+def score(settings: ScoreSettings) -> int:
     """The `kashif score` job; its exit code. Failures of the job itself (not of rows) are EngineErrors."""
     from concurrent.futures.process import BrokenProcessPool
 
     try:
-        args = build_parser().parse_args(argv)
-        return run_job(_job_from_args(args), args)
+        return run_job(job_from_settings(settings), settings)
     except (OSError, BrokenProcessPool, EngineError) as err:
         raise EngineError(f"{first_line(err)}; {RESUME_HINT}") from err
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`kashif score` as a function: the exit code, with errors reported on stderr."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        return run_command("score", lambda: score(argv), interrupted=f"interrupted; {RESUME_HINT}")
-    except SystemExit as exit_:  # --help
-        return int(exit_.code or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,16 +1,15 @@
 """Server settings: one dataclass whose fields declare their `kashif serve` flag, `KASHIF_*` environment variable
-and help text (model.settings); `ServeSettings.from_env()` builds them in code as the command line does."""
+and help text (model.settings); `ServeSettings.from_env()` builds them in code as the command line does
+(kashif/commands/serve.py)."""
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kashif.model.predictor import ModelRefs, PredictorConfig
-from kashif.model.settings import add_arguments, from_args, from_env, setting
+from kashif.model.settings import from_env, setting
 
 INFERENCE_MODES = ("process", "thread")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -123,16 +122,3 @@ def read_key_file(path: str | os.PathLike) -> tuple[str, ...]:
     if not keys:
         raise ValueError(f"the API key file {path} holds no key")
     return keys
-
-
-def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    """Server flags; each default comes from a KASHIF_* environment variable. The model flags are
-    `model.cli.add_model_arguments`'s."""
-    add_arguments(parser, ServeSettings, exclude=[f.name for f in dataclasses.fields(ModelRefs)])
-
-
-def settings_from_args(args: argparse.Namespace) -> ServeSettings:
-    """ServeSettings from parsed `add_model_arguments` + `add_serve_arguments` flags."""
-    from kashif.model.cli import predictor_config_from_args
-
-    return from_args(ServeSettings, args, predictor=predictor_config_from_args(args))

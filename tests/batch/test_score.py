@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from kashif.serve.batch.job import main
+from kashif.commands.score import run as main
 from kashif.serve.batch.readers import InputError, csv_options, load_dataset_dir
 from kashif.serve.batch.shards import ShardStore
 from tests.support.score_fixtures import SCORE_FIXTURES, read_jsonl, read_parquet, write_format

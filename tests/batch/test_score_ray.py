@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from kashif.serve.batch.job import main
+from kashif.commands.score import run as main
 from tests.support.score_fixtures import SCORE_FIXTURES, read_jsonl, write_format
 
 pytest.importorskip("ray")

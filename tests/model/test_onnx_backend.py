@@ -35,7 +35,7 @@ def test_kashif_threads_reaches_torch_and_onnx_alike(tiny_bundle_dir, monkeypatc
 
     import torch
 
-    from kashif.model.cli import add_model_arguments, predictor_config_from_args
+    from kashif.commands._flags import add_model_arguments, predictor_config_from_args
     from kashif.model.settings import from_env
 
     monkeypatch.setenv("KASHIF_THREADS", "2")

@@ -152,9 +152,9 @@ def test_entity_dict_has_every_field():
 def test_model_flags_and_in_code_configs_take_the_same_environment(monkeypatch):
     import argparse
 
-    from kashif.model.cli import add_model_arguments, predictor_config_from_args
+    from kashif.commands._flags import add_model_arguments, from_args, predictor_config_from_args
     from kashif.model.predictor import ModelRefs
-    from kashif.model.settings import from_args, from_env
+    from kashif.model.settings import from_env
 
     monkeypatch.setenv("KASHIF_SUBWORD_STRATEGY", "max")
     monkeypatch.setenv("KASHIF_BATCH_SIZE", "7")

@@ -1,23 +1,15 @@
-"""Server settings (kashif.serve.http.settings): the `kashif serve` flags, the environment and in-code construction
-come from one declaration and agree."""
+"""Server settings (kashif.serve.http.settings): the `kashif serve` flags (kashif/commands/serve.py), the environment
+and in-code construction come from one declaration and agree."""
 from __future__ import annotations
 
-import argparse
 import re
 
 import pytest
 
-from kashif.model.cli import add_model_arguments
+from kashif.commands.serve import serve_parser, settings_from_args
 from kashif.model.predictor import ModelRefs, PredictorConfig
 from kashif.model.settings import settings_of
-from kashif.serve.http.settings import ServeSettings, add_serve_arguments, settings_from_args
-
-
-def _serve_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kashif serve")
-    add_model_arguments(parser)
-    add_serve_arguments(parser)
-    return parser
+from kashif.serve.http.settings import ServeSettings
 
 
 def test_flags_and_in_code_settings_read_the_same_environment(monkeypatch, tmp_path):
@@ -28,7 +20,7 @@ def test_flags_and_in_code_settings_read_the_same_environment(monkeypatch, tmp_p
                         "KASHIF_METRICS_AUTH": "1", "KASHIF_CORS_ORIGINS": "https://a.example, https://b.example",
                         "KASHIF_NER_MODEL": "some/ner", "KASHIF_THREADS": "3"}.items():
         monkeypatch.setenv(name, value)
-    from_flags = settings_from_args(_serve_parser().parse_args([]))
+    from_flags = settings_from_args(serve_parser().parse_args([]))
     assert from_flags == ServeSettings.from_env()
     assert (from_flags.port, from_flags.max_wait_ms, from_flags.request_timeout_s, from_flags.read_timeout_s) == (9001, 0.5, 12.0, 3.0)
     assert from_flags.api_keys == ("env-key-1", "env-key-2", "file-key")  # environment first, no repeats
@@ -36,7 +28,7 @@ def test_flags_and_in_code_settings_read_the_same_environment(monkeypatch, tmp_p
     assert (from_flags.ner_model, from_flags.model, from_flags.predictor.threads) == ("some/ner", None, 3)
     assert ServeSettings.from_env(port=1).port == 1  # keyword arguments beat the environment
 
-    flags = settings_from_args(_serve_parser().parse_args(
+    flags = settings_from_args(serve_parser().parse_args(
         ["--port", "7", "--no-warmup", "--request-timeout", "5", "--read-timeout", "2", "--no-metrics-auth", "--cors-origins", ""]))
     assert (flags.port, flags.warmup, flags.request_timeout_s, flags.read_timeout_s) == (7, False, 5.0, 2.0)
     assert not flags.metrics_auth and flags.cors_origins == ()
@@ -46,7 +38,7 @@ def test_without_environment_the_declared_defaults_hold(monkeypatch):
     for f, s, _ in [*settings_of(ServeSettings), *settings_of(ModelRefs), *settings_of(PredictorConfig)]:
         if s.env:
             monkeypatch.delenv(s.env, raising=False)
-    assert settings_from_args(_serve_parser().parse_args([])) == ServeSettings() == ServeSettings.from_env()
+    assert settings_from_args(serve_parser().parse_args([])) == ServeSettings() == ServeSettings.from_env()
     assert ServeSettings().warmup
 
 
@@ -58,13 +50,13 @@ def test_without_environment_the_declared_defaults_hold(monkeypatch):
 def test_a_malformed_variable_fails_in_one_line(monkeypatch, name, value, message):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
-        _serve_parser()
+        serve_parser()
     with pytest.raises(ValueError, match="^" + name):
         ServeSettings.from_env()
 
 
 def test_every_flag_with_a_variable_names_it_in_its_help():
-    actions = {a.dest: a for a in _serve_parser()._actions}
+    actions = {a.dest: a for a in serve_parser()._actions}
     documented = 0
     for cls in (ModelRefs, PredictorConfig, ServeSettings):
         for f, s, _ in settings_of(cls):

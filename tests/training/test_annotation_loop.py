@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kashif.model.cli import run as model_run
-from kashif.serve.batch.job import main as score_main
-from kashif.training.cli import run as training_run
+from kashif.cli import main as kashif
+from kashif.commands.score import run as score_main
 from kashif.training.data import read_ner
 from tests.support.score_fixtures import kill_when, manifest_shards, score_command, subprocess_env, write_format
 
@@ -68,8 +67,8 @@ def train_and_evaluate(tmp_path: Path, data: Path, fmt: str, encoder: Path) -> t
     model_dir = tmp_path / f"model-{fmt}"
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = training_run("train", [
-            "ner", "--train", str(data), "--format", fmt, "--base-model", str(encoder), "--output", str(model_dir),
+        code = kashif([
+            "train", "ner", "--train", str(data), "--format", fmt, "--base-model", str(encoder), "--output", str(model_dir),
             "--max-steps", "2", "--batch-size", "4", "--learning-rate", "1e-3", "--warmup", "0", "--bf16", "off", "--logging-steps", "1", "--seed", "3",
         ])
     assert code == 0, out.getvalue()[-2000:]
@@ -78,7 +77,7 @@ def train_and_evaluate(tmp_path: Path, data: Path, fmt: str, encoder: Path) -> t
     report_path = tmp_path / f"report-{fmt}.json"
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = training_run("evaluate", ["--ner-model", str(model_dir), "--data", str(data), "--format", fmt, "--output", str(report_path), "--precision", "fp32"])
+        code = kashif(["evaluate", "--ner-model", str(model_dir), "--data", str(data), "--format", fmt, "--output", str(report_path), "--precision", "fp32"])
     assert code == 0, out.getvalue()[-2000:]
     return summary, json.loads(report_path.read_text(encoding="utf-8")), out.getvalue()
 
@@ -225,7 +224,7 @@ def test_kashif_entities_answer_formats_and_filters(tiny_ner_dir, capsys):
     base = [text, "--ner-model", str(tiny_ner_dir), "--precision", "fp32"]
 
     def entities(*extra: str):
-        assert model_run("entities", [*base, *extra]) == 0
+        assert kashif(["entities", *base, *extra]) == 0
         return json.loads(capsys.readouterr().out)
 
     everything = entities()["entities"]
@@ -239,5 +238,5 @@ def test_kashif_entities_answer_formats_and_filters(tiny_ner_dir, capsys):
     cut = sorted(e["score"] for e in everything)[len(everything) // 2]
     assert entities("--min-score", str(cut))["entities"] == [e for e in everything if e["score"] >= cut]
     with pytest.raises(SystemExit):
-        model_run("entities", [*base, "--min-score", "2"])
+        kashif(["entities", *base, "--min-score", "2"])
     assert "not between 0 and 1" in capsys.readouterr().err

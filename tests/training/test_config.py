@@ -7,9 +7,11 @@ import dataclasses
 import pytest
 
 from kashif.model.settings import settings_of
-from kashif.training.cli import evaluate_parser, train_parser
+from kashif.commands.evaluate import evaluate_parser
+from kashif.commands.pretrain import config_from_args, pretrain_parser
+from kashif.commands.train import train_parser
 from kashif.training.config import TrainConfig, build_config
-from kashif.training.pretrain import PretrainConfig, build_parser, config_from_args
+from kashif.training.pretrain import PretrainConfig
 from tests.support import FIXTURES
 
 CORPUS = FIXTURES / "pretrain" / "corpus.jsonl.gz"
@@ -44,10 +46,11 @@ def test_evaluate_reads_data_with_the_train_flags():
 
 def test_pretrain_flags_build_the_config():
     base = ["--corpus", str(CORPUS), "--output", "out", "--max-steps", "3"]
-    assert config_from_args(build_parser().parse_args(base)) == PretrainConfig(
-        corpus=[str(CORPUS)], output="out", max_steps=3)
-    got = config_from_args(build_parser().parse_args(
+    # precision, device and threads are the inference flags' declarations: KASHIF_PRECISION=fp32 (tests/conftest.py)
+    assert config_from_args(pretrain_parser().parse_args(base)) == PretrainConfig(
+        corpus=[str(CORPUS)], output="out", max_steps=3, precision="fp32")
+    got = config_from_args(pretrain_parser().parse_args(
         [*base, "--corpus", str(CORPUS), "--no-dedup", "--no-progress", "--match-field", "", "--size", "tiny"]))
     assert (got.corpus, got.dedup, got.progress, got.match_field, got.size) == ([str(CORPUS)] * 2, False, False, None, "tiny")
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["--output", "out"])  # --corpus is required
+        pretrain_parser().parse_args(["--output", "out"])  # --corpus is required

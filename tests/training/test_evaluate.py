@@ -6,7 +6,7 @@ import json
 import pytest
 
 from kashif.model.types import Entity
-from kashif.training.cli import run
+from kashif.cli import main
 from kashif.training.evaluate import entities_to_tags, guess_task, join_tokens
 from kashif.training.metrics import format_ner_table, format_stance_table, ner_metrics, stance_metrics
 from tests.support import FIXTURES
@@ -97,7 +97,7 @@ def test_guess_task():
 
 def test_evaluate_ner_cli_writes_json(tiny_ner_dir, tmp_path, capsys):
     out = tmp_path / "report.json"
-    code = run("evaluate", ["--model", str(tiny_ner_dir), "--data", str(FIX / "ner_dev.txt"), "--output", str(out)])
+    code = main(["evaluate", "--model", str(tiny_ner_dir), "--data", str(FIX / "ner_dev.txt"), "--output", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "micro avg" in captured.out and "macro avg" in captured.out
@@ -111,7 +111,7 @@ def test_evaluate_ner_cli_writes_json(tiny_ner_dir, tmp_path, capsys):
 
 
 def test_evaluate_stance_cli_with_bundle(tiny_bundle_dir, capsys):
-    code = run("evaluate", ["--model", str(tiny_bundle_dir), "--data", str(FIX / "stance_dev.csv")])
+    code = main(["evaluate", "--model", str(tiny_bundle_dir), "--data", str(FIX / "stance_dev.csv")])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "confusion (rows: gold, columns: predicted)" in captured.out
@@ -127,7 +127,7 @@ def test_evaluate_stance_cli_with_bundle(tiny_bundle_dir, capsys):
     ],
 )
 def test_evaluate_errors_are_one_line(tiny_ner_dir, capsys, args, message):
-    code = run("evaluate", ["--ner-model", str(tiny_ner_dir), *args])
+    code = main(["evaluate", "--ner-model", str(tiny_ner_dir), *args])
     err = capsys.readouterr().err
     assert code == 2
     assert message in err

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kashif.training.cli import run
+from kashif.cli import main
 from kashif.training.config import build_config
 from kashif.training.finetune import CHECKPOINT_DIR, TrainError, train
 from tests.support import FIXTURES, REPO
@@ -188,7 +188,7 @@ def test_train_cli_errors_are_one_line(tmp_path, tiny_encoder_dir, capsys, extra
     argv = ["ner", "--train", str(FIX / "ner_train.txt"), "--base-model", str(tiny_encoder_dir),
             "--output", str(tmp_path / "out"), "--max-steps", "1"]
     argv += [str(dev) if x == "DEV" else x for x in extra]
-    code = run("train", argv)
+    code = main(["train", *argv])
     err = capsys.readouterr().err
     assert code == 2
     assert message in err, err

@@ -8,7 +8,7 @@ import pytest
 
 from kashif.model.text import Normalization
 from kashif.training.corpus import CorpusError, CorpusReader, CorpusSource, load_exclusions, parse_source
-from kashif.training.pretrain import main as pretrain_main
+from kashif.commands.pretrain import run as pretrain_main
 from kashif.training.tokenizer import train_wordpiece
 from tests.support import FIXTURES
 

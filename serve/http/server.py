@@ -1,34 +1,24 @@
-"""`kashif serve`: the HTTP service."""
+"""The HTTP service on uvicorn: what `kashif serve` runs once its settings are read."""
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
 
-from kashif.command import fail, run_command
-from kashif.model.errors import EXIT_FAILURE
+from kashif.model.errors import EXIT_FAILURE, KashifError
+from kashif.serve.http.settings import ServeSettings
 
 
-def _parser() -> argparse.ArgumentParser:
-    from kashif.model.cli import add_model_arguments
-    from kashif.serve.http.settings import add_serve_arguments
+class ServerError(KashifError):
+    """The service could not start serving (e.g. its models failed to load in the inference process)."""
 
-    parser = argparse.ArgumentParser(
-        prog="kashif serve",
-        description="Serve NER and stance over HTTP. Flags default to KASHIF_* environment variables; "
-        "API keys come from KASHIF_API_KEYS (comma-separated) and/or --api-key-file.",
-    )
-    add_model_arguments(parser)
-    add_serve_arguments(parser)
-    return parser
+    exit_code = EXIT_FAILURE
 
 
-def serve(argv: list[str]) -> int:
+def run_server(settings: ServeSettings) -> int:
+    """Serve until SIGTERM/SIGINT (then exit 0), after a graceful shutdown; EXIT_FAILURE when uvicorn could not start
+    (it has logged why, e.g. the port is taken)."""
     from kashif.model.loading import resolve_model_refs
-    from kashif.serve.http.settings import settings_from_args
 
-    args = _parser().parse_args(argv)  # a malformed KASHIF_* variable is a ValueError
-    settings = settings_from_args(args)
     # Cheap checks before binding the port: a wrong path fails here, in one line.
     resolve_model_refs(settings.model, settings.ner_model, settings.stance_model)
 
@@ -63,14 +53,7 @@ def serve(argv: list[str]) -> int:
         signal.signal(sig, lambda signum, frame: None)
     server.run()
     if state.load_error:
-        return fail("serve", f"the models could not be loaded: {state.load_error}", EXIT_FAILURE)
+        raise ServerError(f"the models could not be loaded: {state.load_error}")
     if not server.started:
         return EXIT_FAILURE  # uvicorn has logged why (e.g. the port is taken)
     return 0
-
-
-def run(command: str, argv: list[str]) -> int:
-    if command == "serve":
-        # ValueError: a setting out of range, from a flag or a KASHIF_* variable
-        return run_command(command, lambda: serve(argv), usage_errors=(ValueError,))
-    raise ValueError(f"kashif.serve.http.cli cannot run {command!r}")

@@ -1,16 +1,19 @@
-"""How every `kashif` command fails: one line on stderr, `kashif <command>: error: ...`, and an exit code.
+"""How every `kashif` command runs: it fails in one line on stderr, `kashif <command>: error: ...`, with an exit
+code, and answers on stdout (JSON, or text read from an argument or standard input).
 
-Command modules run their work inside `run_command`; nothing here imports a command's package, so the
-inference library, training and the services can all use it.
+Each command module runs its work inside `run_command`.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from kashif.model.errors import EXIT_FAILURE, EXIT_USAGE, KashifError
 from kashif.model.messages import first_line, typed_line
+from kashif.model.settings import setting
 
 EXIT_INTERRUPTED = 130  # what a shell reports for Ctrl-C
 DEBUG_VARIABLE = "KASHIF_DEBUG"  # set: an unexpected error raises, with its traceback
@@ -49,3 +52,28 @@ def run_command(
         if os.environ.get(DEBUG_VARIABLE):
             raise
         return fail(command, f"{typed_line(err)} (set {DEBUG_VARIABLE}=1 for the traceback)", EXIT_FAILURE)
+
+
+def first_paragraph(docstring: str | None) -> str:
+    """A module's docstring up to its first blank line: a command's description in --help."""
+    return (docstring or "").split("\n\n")[0]
+
+
+def print_json(value: Any, indent: int | None = None) -> None:
+    """`value` as JSON on stdout (Arabic as itself, not escaped), one line unless `indent`."""
+    print(json.dumps(value, ensure_ascii=False, indent=indent))
+
+
+@dataclass
+class TextArgument:
+    """The text a command reads: its argument, or standard input."""
+
+    text: str | None = setting(None, "the text (default: standard input)", positional=True, nargs="?")
+
+    def read(self) -> str:
+        """The argument (unless none or '-'), else standard input; a ValueError when stdin is a terminal."""
+        if self.text is not None and self.text != "-":
+            return self.text
+        if sys.stdin.isatty():
+            raise ValueError("give the text as an argument or on standard input")
+        return sys.stdin.read()

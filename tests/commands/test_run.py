@@ -1,9 +1,9 @@
-"""How every `kashif` command fails (kashif/command.py): one line, `kashif <command>: error: ...`, and an exit code."""
+"""How every `kashif` command fails (kashif/commands/_run.py): one line, `kashif <command>: error: ...`, and an exit code."""
 from __future__ import annotations
 
 import pytest
 
-from kashif.command import DEBUG_VARIABLE, EXIT_INTERRUPTED, fail, run_command
+from kashif.commands._run import DEBUG_VARIABLE, EXIT_INTERRUPTED, fail, run_command
 from kashif.model.annotation_formats import AnnotationError
 from kashif.model.errors import EXIT_FAILURE, EXIT_USAGE, KashifError
 from kashif.model.loading import ModelLoadError
