@@ -190,7 +190,7 @@ def test_evaluate_a_mawqif_file_with_its_maps(tiny_stance_dir, tmp_path, capsys)
     path = tmp_path / "mawqif.csv"
     path.write_text(MAWQIF_CSV, encoding="utf-8")
     out = tmp_path / "report.json"
-    code = run("evaluate", ["--stance-model", str(tiny_stance_dir), "--data", str(path), "--label-map", "mawqif",
+    code = main(["evaluate", "--stance-model", str(tiny_stance_dir), "--data", str(path), "--label-map", "mawqif",
                             "--target-map", "mawqif", "--output", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -202,7 +202,7 @@ def test_evaluate_a_mawqif_file_with_its_maps(tiny_stance_dir, tmp_path, capsys)
 def test_evaluate_refuses_an_unknown_label_map(tiny_stance_dir, tmp_path, capsys):
     path = tmp_path / "mawqif.csv"
     path.write_text(MAWQIF_CSV, encoding="utf-8")
-    code = run("evaluate", ["--stance-model", str(tiny_stance_dir), "--data", str(path), "--label-map", "semeval"])
+    code = main(["evaluate", "--stance-model", str(tiny_stance_dir), "--data", str(path), "--label-map", "semeval"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("kashif evaluate: error: label map: 'semeval' is neither FROM=TO")
 
