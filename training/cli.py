@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kashif.command import fail, run_command
 from kashif.model.settings import add_arguments
-from kashif.model.tasks import TASKS
+from kashif.model.tasks import TASK_NAMES
 from kashif.training.config import TrainConfig
 
 # ------------------------------------------------------------------ train
@@ -19,10 +19,10 @@ from kashif.training.config import TrainConfig
 def train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kashif train",
-        description="Fine-tune an encoder for NER or stance. Flags override --config; every flag is also a config key.",
+        description=f"Fine-tune an encoder for a task ({', '.join(TASK_NAMES)}). Flags override --config; every flag is also a config key.",
         argument_default=None,
     )
-    p.add_argument("task", choices=TASKS)
+    p.add_argument("task", choices=TASK_NAMES)
     p.add_argument("--config", help="YAML or JSON file of settings (keys = flag names)")
     add_arguments(p, TrainConfig, suppress_defaults=True)  # left out when not given: --config may set them
     return p
@@ -58,7 +58,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="kashif evaluate", description="Score a model on a labeled file through the shared Predictor.")
     p.add_argument("--data", required=True, help="labeled data (same formats as kashif train)")
-    p.add_argument("--task", choices=TASKS, help="default: the model's task (or guessed from the data)")
+    p.add_argument("--task", choices=TASK_NAMES, help="default: the model's task (or guessed from the data)")
     p.add_argument("--output", help="write the full report as JSON here")
     p.add_argument("--split", help="split of a DatasetDict / hub dataset (default: test)")
     add_arguments(p, TrainConfig, only=("format", "tag_map", "label_map", "target_map", "text_column", "target_column",
@@ -80,14 +80,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if not Path(args.data).exists() and "@" not in args.data and "/" not in args.data:
         raise DataError(f"{args.data}: no such file or directory")
-    tasks = (args.task,) if args.task else TASKS
+    tasks = (args.task,) if args.task else TASK_NAMES
     predictor = predictor_from_args(args, tasks=tasks)
     loaded = [t for t, info in predictor.info().items()]
     task = args.task
     if task is None:
         task = loaded[0] if len(loaded) == 1 else guess_task(args.data, args.format)
         if task is None:
-            raise DataError(f"{args.data}: cannot tell whether this is NER or stance data; pass --task")
+            raise DataError(f"{args.data}: cannot tell which task this data is for; pass --task")
     if task not in loaded:
         raise DataError(f"the model has no {task} part (it has: {', '.join(loaded)})")
     report = evaluate(

@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 
 from kashif.command import run_command
 from kashif.model.messages import first_line
-from kashif.model.tasks import ANSWER_NAMES, TASKS, answer_of_task
+from kashif.model.tasks import ANSWER_NAMES, PAIR, TASKS, TOKEN
 from kashif.serve.batch.errors import EngineError, UsageError
 from kashif.serve.batch.exports import (
     ANNOTATION_FORMATS,
@@ -48,7 +48,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from kashif.model.cli import add_model_arguments
 
-    parser = _Parser(prog="kashif score", description="Score files offline: entities and stance for every row, resumable after a crash.")
+    parser = _Parser(prog="kashif score", description="Score files offline: every task's answers for every row, resumable after a crash.")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help=f"input files ({', '.join(FORMATS)}; .gz accepted) or a datasets directory")
     parser.add_argument("--output", "-o", required=True, help="output file: .jsonl, .jsonl.gz or .parquet (or any name with --output-format)")
     parser.add_argument("--output-format", choices=OUTPUT_FORMATS,
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--id-field", help="field holding the row id (default: the row number, from 0 over all inputs)")
     parser.add_argument("--target-field", help="field holding the stance target of each row (a string or a list of strings)")
     parser.add_argument("--target", action="append", default=[], help="stance target asked of every row (repeatable)")
-    parser.add_argument("--tasks", help="comma-separated: entities, stance (default: every task the model serves)")
+    parser.add_argument("--tasks", help=f"comma-separated: {', '.join(ANSWER_NAMES)} (default: every task the models serve)")
     parser.add_argument("--chunk-size", type=int, default=256, help="rows read, scored and committed together (default: 256)")
     parser.add_argument("--workers", type=int, default=1, help="scoring processes on this machine, each with its own model and cores/N threads")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar (the summary line is still printed)")
@@ -93,7 +93,8 @@ def _available_cores() -> int:
 
 def _job_from_args(args: argparse.Namespace) -> Job:
     from kashif.model.cli import predictor_config_from_args
-    from kashif.model.loading import resolve_model_refs
+    from kashif.model.predictor import ModelRefs
+    from kashif.model.settings import from_args
 
     if args.chunk_size < 1:
         raise UsageError("--chunk-size must be at least 1")
@@ -118,37 +119,43 @@ def _job_from_args(args: argparse.Namespace) -> Job:
             raise UsageError(f"{path}: object-store paths are read by the Ray engine (--engine ray)")
         if not is_remote(path) and not Path(path).exists():
             raise UsageError(f"{path}: no such file")
-    refs = resolve_model_refs(args.model, args.ner_model, args.stance_model)
-    served = [answer_of_task(t) for t in TASKS if t in refs]
+    model_refs = from_args(ModelRefs, args)
+    refs = model_refs.resolve()
+    served = [t.answer for t in TASKS if t.name in refs]
+    token_answers = [t.answer for t in TASKS if t.head == TOKEN]  # what the annotation formats hold
+    pair_tasks = [t for t in TASKS if t.inputs == PAIR]  # what --target/--target-field ask for
     if out_format in ANNOTATION_FORMATS:
-        if args.tasks and [t.strip() for t in args.tasks.split(",") if t.strip()] != ["entities"]:
+        if args.tasks and [t.strip() for t in args.tasks.split(",") if t.strip()] != token_answers:
             raise UsageError(f"--output-format {out_format} holds entities only; use --tasks entities (or leave --tasks out)")
         if args.target or args.target_field:
             raise UsageError(f"--output-format {out_format} holds entities only; --target/--target-field ask for stance")
-        if "entities" not in served:
+        if not set(token_answers) & set(served):
             raise UsageError("no entities model: name one with --model or --ner-model")
-        served = ["entities"]
+        served = token_answers
     if args.tasks:
         tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
         unknown = [t for t in tasks if t not in ANSWER_NAMES]
         if unknown or not tasks:
-            raise UsageError(f"--tasks takes entities and/or stance, not {args.tasks!r}")
+            raise UsageError(f"--tasks takes {', '.join(ANSWER_NAMES)} (one or more), not {args.tasks!r}")
         missing = [t for t in tasks if t not in served]
         if missing:
-            raise UsageError(f"no {' or '.join(missing)} model: name one with --model, --ner-model or --stance-model")
+            flags = ", ".join(t.model_flag for t in TASKS)
+            raise UsageError(f"no {' or '.join(missing)} model: name one with --model, {flags}")
         tasks = [t for t in ANSWER_NAMES if t in tasks]
     else:
         tasks = served
-    if (args.target or args.target_field) and "stance" not in tasks:
-        raise UsageError("--target/--target-field ask for stance, but no stance model is used (see --tasks, --stance-model)")
+    if (args.target or args.target_field) and not any(t.answer in tasks for t in pair_tasks):
+        names = ", ".join(t.answer for t in pair_tasks)
+        flags = ", ".join(t.model_flag for t in pair_tasks)
+        raise UsageError(f"--target/--target-field ask for {names}, but no {names} model is used (see --tasks, {flags})")
     fields = FieldSpec(args.text_field, args.id_field, args.target_field, tuple(args.target), tuple(tasks), with_text=needs_text(out_format))
     try:
         config = predictor_config_from_args(args)
     except ValueError as err:
         raise UsageError(str(err)) from None
     # absolute, so that worker processes and Ray actors find the same directories
-    model, ner_model, stance_model = (os.path.abspath(r) if r and os.path.exists(r) else r for r in (args.model, args.ner_model, args.stance_model))
-    models = ModelSpec(model, ner_model, stance_model, config, tuple(tasks))
+    absolute = {k: os.path.abspath(r) if r and os.path.exists(r) else r for k, r in model_refs.references().items()}
+    models = ModelSpec(absolute, config, tuple(tasks))
     errors = Path(args.errors) if args.errors else output.with_name(output.name + ".errors.jsonl")
     return Job(list(args.inputs), formats, output, errors, fields, models, refs, out_format)
 

@@ -15,7 +15,7 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="kashif serve",
-        description="Serve NER and stance over HTTP. Flags default to KASHIF_* environment variables; "
+        description="Serve NER, stance and text classification over HTTP. Flags default to KASHIF_* environment variables; "
         "API keys come from KASHIF_API_KEYS (comma-separated) and/or --api-key-file.",
     )
     add_model_arguments(parser)
@@ -24,13 +24,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def serve(argv: list[str]) -> int:
-    from kashif.model.loading import resolve_model_refs
     from kashif.serve.http.settings import settings_from_args
 
     args = _parser().parse_args(argv)  # a malformed KASHIF_* variable is a ValueError
     settings = settings_from_args(args)
     # Cheap checks before binding the port: a wrong path fails here, in one line.
-    resolve_model_refs(settings.model, settings.ner_model, settings.stance_model)
+    settings.resolve()
 
     import uvicorn
 

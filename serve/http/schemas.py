@@ -84,6 +84,25 @@ class StanceRequest(_Strict):
         return self
 
 
+class ClassifyRequest(_Strict):
+    """`{"text": ...}` for one text, or `{"texts": [...]}` for several."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_of("text", "texts"))
+    text: Text = Field(None, min_length=1, description="one text; must not be empty")  # type: ignore[assignment]
+    texts: list[Annotated[Text, Field(min_length=1)]] = Field(None, description="several texts, answered in order")  # type: ignore[assignment]
+    format: Literal["kashif", "hf"] = Field(
+        "kashif",
+        description="answer shape per text: kashif `{label, scores, truncated}` (+ `labels` from a multi-label model); "
+        "hf, as the `text-classification` pipeline answers, `[{label, score}]` best first",
+    )
+    top_k: int = Field(None, ge=1, description="only the K best labels' scores; default: every label")  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _one(self) -> "ClassifyRequest":
+        _exactly_one(self, "text", "texts")
+        return self
+
+
 class AnalyzeRequest(_Strict):
     text: Text = Field(description="one document; empty text gives an empty result")
     targets: list[Text] = Field(None, description="claims or targets to judge the text's stance toward")  # type: ignore[assignment]
@@ -156,9 +175,36 @@ class TargetStance(StanceOut):
     target: str
 
 
+class ClassifyOut(BaseModel):
+    label: str = Field(description="the best-scoring label")
+    scores: dict[str, float] = Field(description="label → probability, best first (the top_k best when asked)")
+    truncated: bool = Field(description="true when the text was cut to fit the model's window")
+    labels: list[str] | None = Field(None, description="multi-label models: every label scoring at least the threshold")
+
+
+class ClassifyBatchResponse(BaseModel):
+    results: list[ClassifyOut]
+
+
+class HfLabelScore(BaseModel):
+    """One label as the `text-classification` pipeline gives it."""
+
+    label: str
+    score: float
+
+
+class HfClassifyBatchResponse(BaseModel):
+    results: list[list[HfLabelScore]] = Field(description="one list per text, in input order")
+
+
+# What /v1/classify answers, by request format (single text, then `texts`).
+CLASSIFY_ANSWERS = ClassifyOut | ClassifyBatchResponse | list[HfLabelScore] | HfClassifyBatchResponse
+
+
 class AnalyzeResponse(BaseModel):
-    entities: list[EntityOut]
+    entities: list[EntityOut] = Field(None, description="with a NER model")  # type: ignore[assignment]
     stance: list[TargetStance]
+    classify: ClassifyOut | None = Field(None, description="with a text-classification model and a non-empty text")
 
 
 class ModelOut(BaseModel):

@@ -33,7 +33,7 @@ def test_answers_as_the_in_process_predictor(worker, tiny_bundle_dir, arabic_sen
     local = Predictor.from_refs(str(tiny_bundle_dir), config=PredictorConfig(threads=1))
     assert worker.pid != os.getpid() and _alive(worker.pid)
     assert list(worker.info()) == ["ner", "stance"]
-    assert worker.info()["ner"]["labels"] == local.ner_labels
+    assert worker.info()["ner"]["labels"] == local.labels("ner")
     assert worker.entities(arabic_sentences[:12]) == local.entities(arabic_sentences[:12])
     pairs = [(s, "القاهرة") for s in arabic_sentences[:5]]
     assert worker.stance(pairs) == local.stance(pairs)

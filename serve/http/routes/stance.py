@@ -5,7 +5,7 @@ from fastapi import Request
 from starlette.responses import JSONResponse
 
 from kashif.serve.http.deps import State, require_models
-from kashif.serve.http.routes import STANCE_PATH, v1_router
+from kashif.serve.http.routes import TASK_PATHS, v1_router
 from kashif.serve.http.routes.inference import answer, stance_dicts, unless_client_leaves
 from kashif.serve.http.routes.limits import check_count, check_length
 from kashif.serve.http.schemas import StanceBatchResponse, StanceOut, StanceRequest
@@ -13,7 +13,7 @@ from kashif.serve.http.schemas import StanceBatchResponse, StanceOut, StanceRequ
 router = v1_router()
 
 
-@router.post(STANCE_PATH, response_model=StanceOut | StanceBatchResponse, summary="stance of texts toward targets")
+@router.post(TASK_PATHS["stance"], response_model=StanceOut | StanceBatchResponse, summary="stance of texts toward targets")
 async def stance(body: StanceRequest, request: Request, state: State) -> JSONResponse:
     """`{"text", "target"}` → `{"label", "scores", "truncated"}`; `{"items": [...]}` → `{"results": [...]}`
     in input order. An empty text ("") is a 422: stance needs a text."""
