@@ -182,7 +182,8 @@ class Predictor(TaskMethods):
         refs = resolve_model_refs(model, **task_models)
         loaded = {task: load_model(ref, task=task, device=config.device) for task, ref in refs.items() if task in tasks}
         if not loaded:
-            raise ValueError(f"none of the named models serves the tasks {', '.join(tasks)}")
+            flags = " or ".join(task_named(t).model_flag for t in tasks)
+            raise ValueError(f"none of the named models serves the tasks {', '.join(tasks)}; name one with {flags}")
         return cls(loaded, config)
 
     # ---- information -------------------------------------------------

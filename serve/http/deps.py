@@ -34,6 +34,8 @@ def require_models(state: ServiceState, *tasks: str) -> ServiceState:
 
 def require_any_model(state: ServiceState, *tasks: str) -> ServiceState:
     """As `require_models`, for a route that needs one of `tasks` (at least)."""
+    if len(tasks) == 1:
+        return require_models(state, *tasks)
     require_models(state)
     if not any(task in state.tasks for task in tasks):
         flags = " or ".join(task_named(task).model_flag for task in tasks)

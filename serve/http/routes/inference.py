@@ -64,14 +64,6 @@ async def found_entities(state: ServiceState, texts: list[str]) -> list[list[Any
     return results
 
 
-async def entity_dicts(state: ServiceState, texts: list[str]) -> list[list[dict]]:
-    return [[entity.to_dict() for entity in entities] for entities in await found_entities(state, texts)]
-
-
-async def stance_dicts(state: ServiceState, pairs: list[tuple[str, str | None]]) -> list[dict]:
-    return [result.to_dict() for result in await submit(state, "stance", pairs)]
-
-
 def answer(payload: dict | list) -> JSONResponse:
     """The inference routes return a response object: FastAPI would otherwise validate
     and re-encode each answer against the route's response model (a union), about a

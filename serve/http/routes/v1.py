@@ -3,4 +3,4 @@ from __future__ import annotations
 
 from kashif.serve.http.routes import analyze, classify, entities, models, stance
 
-V1_ROUTERS = (entities.router, stance.router, classify.router, analyze.router, models.router)
+V1_ROUTERS = (entities.router, *stance.ROUTERS, *classify.ROUTERS, analyze.router, models.router)
