@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 
 def _valid_unicode(value: str) -> str:
@@ -16,6 +16,7 @@ def _valid_unicode(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_valid_unicode)]
+NonEmptyText = Annotated[str, StringConstraints(min_length=1), AfterValidator(_valid_unicode)]
 
 
 class _Strict(BaseModel):
@@ -89,7 +90,7 @@ class ClassifyRequest(_Strict):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_one_of("text", "texts"))
     text: Text = Field(None, min_length=1, description="one text; must not be empty")  # type: ignore[assignment]
-    texts: list[Annotated[Text, Field(min_length=1)]] = Field(None, description="several texts, answered in order")  # type: ignore[assignment]
+    texts: list[NonEmptyText] = Field(None, description="several texts, answered in order; none may be empty")  # type: ignore[assignment]
     format: Literal["kashif", "hf"] = Field(
         "kashif",
         description="answer shape per text: kashif `{label, scores, truncated}` (+ `labels` from a multi-label model); "
