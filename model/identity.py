@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kashif.model.metadata import METADATA_FILE
-from kashif.model.tasks import TASKS
+from kashif.model.tasks import TASK_NAMES
 
 DIGEST_CHARS = 12
 HEAD_BYTES = 1 << 20  # of each weight or tokenizer file
@@ -67,7 +67,7 @@ def model_name(ref: str) -> str:
     if not path.exists():
         return ref  # a hub id is a name already
     path = path.resolve()
-    if path.name in TASKS and path.parent.name:
+    if path.name in TASK_NAMES and path.parent.name:
         return f"{path.parent.name}/{path.name}"
     return path.name
 

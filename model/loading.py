@@ -15,13 +15,13 @@ from typing import Any
 from kashif.model.errors import KashifError
 from kashif.model.messages import first_line, typed_line
 from kashif.model.metadata import METADATA_FILE, ModelMetadata
-from kashif.model.tasks import TASKS
+from kashif.model.tasks import TASK_NAMES, TASKS, task_named, task_of_architectures
 from kashif.model.text import Normalization
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "sentencepiece.bpe.model", "spiece.model")
-_ARCHITECTURE_TASK = {"TokenClassification": "ner", "SequenceClassification": "stance"}
+_BUNDLE_DIRS = " or ".join(f"{name}/" for name in TASK_NAMES)
 
 
 class ModelLoadError(KashifError):
@@ -43,6 +43,11 @@ class LoadedModel:
     def labels(self) -> list[str]:
         return self.metadata.labels
 
+    @property
+    def multi_label(self) -> bool:
+        """Sigmoid scores, each label on its own (transformers' `problem_type`), rather than one softmax."""
+        return getattr(getattr(self.model, "config", None), "problem_type", None) == "multi_label_classification"
+
 
 def hub_offline() -> bool:
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
@@ -52,29 +57,18 @@ def _check_local_dir(path: Path) -> None:
     if not path.is_dir():
         raise ModelLoadError(f"{path}: not a directory (a model is a directory written by save_pretrained, or a hub id)")
     if not (path / "config.json").is_file():
-        hint = " (it holds ner/ or stance/: pass it as --model, the bundle option)" if (path / "ner").is_dir() or (path / "stance").is_dir() else ""
+        hint = f" (it holds {_BUNDLE_DIRS}: pass it as --model, the bundle option)" if any((path / t).is_dir() for t in TASK_NAMES) else ""
         raise ModelLoadError(f"{path}: not a model directory: config.json is missing{hint}")
     if not any((path / name).is_file() for name in _TOKENIZER_FILES):
         raise ModelLoadError(f"{path}: the model directory has no tokenizer (tokenizer.json or vocab.txt); save the tokenizer with the model")
 
 
-def _task_from_architectures(architectures: list[str] | None) -> str | None:
-    for arch in architectures or []:
-        for suffix, task in _ARCHITECTURE_TASK.items():
-            if arch.endswith("For" + suffix):
-                return task
-    return None
-
-
 def load_model(ref: str | os.PathLike, task: str | None = None, device: str = "cpu") -> LoadedModel:
-    """Load a token-classification (task "ner") or sequence-classification
-    (task "stance") model with its tokenizer and metadata."""
-    from transformers import (
-        AutoConfig,
-        AutoModelForSequenceClassification,
-        AutoModelForTokenClassification,
-        AutoTokenizer,
-    )
+    """Load a model for `task` (a name in `model.tasks.TASKS`; None: the task its kashif.json or architecture says)
+    with its tokenizer and metadata. The task named here is the role the model plays: a sequence classifier can be
+    loaded as stance or classify whatever its kashif.json says, but never as a token classifier."""
+    import transformers
+    from transformers import AutoConfig, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -104,14 +98,15 @@ def load_model(ref: str | os.PathLike, task: str | None = None, device: str = "c
         metadata = ModelMetadata.load(path) if is_local else None
     except ValueError as err:
         raise ModelLoadError(str(err)) from None
-    actual_task = metadata.task if metadata else _task_from_architectures(getattr(config, "architectures", None))
+    actual_task = metadata.task if metadata else task_of_architectures(getattr(config, "architectures", None))
     if actual_task is None:
-        raise ModelLoadError(
-            f"{ref}: cannot tell the model's task: no {METADATA_FILE} and config.json names no "
-            "...ForTokenClassification or ...ForSequenceClassification architecture"
-        )
-    if task is not None and actual_task != task:
+        heads = " or ".join(sorted({f"...{t.head.architecture_suffix}" for t in TASKS}))
+        raise ModelLoadError(f"{ref}: cannot tell the model's task: no {METADATA_FILE} and config.json names no {heads} architecture")
+    if task is not None and task_named(actual_task).head != task_named(task).head:
         raise ModelLoadError(f"{ref}: this is a {actual_task} model, but a {task} model is needed here")
+    actual_task = task or actual_task
+    if metadata is not None:
+        metadata.task = actual_task
 
     labels = [config.id2label[i] for i in range(config.num_labels)]
     if metadata is None:
@@ -120,7 +115,7 @@ def load_model(ref: str | os.PathLike, task: str | None = None, device: str = "c
     elif metadata.labels != labels:
         raise ModelLoadError(f"{ref}: {METADATA_FILE} labels {metadata.labels} differ from config.json id2label {labels}")
 
-    auto = AutoModelForTokenClassification if actual_task == "ner" else AutoModelForSequenceClassification
+    auto = getattr(transformers, task_named(actual_task).head.auto_class)
     try:
         tokenizer = AutoTokenizer.from_pretrained(ref)
         model = auto.from_pretrained(ref)
@@ -134,19 +129,24 @@ def load_model(ref: str | os.PathLike, task: str | None = None, device: str = "c
     return LoadedModel(model=model, tokenizer=tokenizer, metadata=metadata, source=ref)
 
 
-def resolve_model_refs(model: str | None = None, ner_model: str | None = None, stance_model: str | None = None) -> dict[str, str]:
-    """Which model serves each task: explicit per-task refs win over a bundle
-    dir (`model`); with nothing named, the bundled model in the package."""
+def resolve_model_refs(model: str | None = None, **task_models: str | None) -> dict[str, str]:
+    """Which model serves each task (task name → directory or hub id). `task_models` are the ModelRefs fields
+    (`ner_model=`, `stance_model=`, `classify_model=`): explicit per-task refs win over a bundle dir (`model`);
+    with nothing named, the bundled model in the package."""
+    by_task = {t.name: task_models.pop(t.model_field, None) for t in TASKS}
+    if task_models:
+        raise TypeError(f"unknown model references: {', '.join(task_models)}")
     refs: dict[str, str] = {}
-    if model is None and ner_model is None and stance_model is None:
-        if not (BUNDLED_DIR / "ner").is_dir() and not (BUNDLED_DIR / "stance").is_dir():
-            raise ModelLoadError(f"no model named and no bundled model in {BUNDLED_DIR}; pass --model, --ner-model or --stance-model")
+    if model is None and not any(by_task.values()):
+        if not any((BUNDLED_DIR / t).is_dir() for t in TASK_NAMES):
+            flags = ", ".join(t.model_flag for t in TASKS)
+            raise ModelLoadError(f"no model named and no bundled model in {BUNDLED_DIR}; pass --model, {flags}")
         model = str(BUNDLED_DIR)
     if model is not None:
         bundle = Path(model).expanduser()
         if not bundle.is_dir():
             raise ModelLoadError(f"{model}: no such bundle directory")
-        for task in TASKS:
+        for task in TASK_NAMES:
             if (bundle / task).is_dir():
                 refs[task] = str(bundle / task)
         if not refs:
@@ -155,11 +155,8 @@ def resolve_model_refs(model: str | None = None, ner_model: str | None = None, s
                 if meta_task:
                     refs[meta_task] = str(bundle)
             if not refs:
-                raise ModelLoadError(f"{model}: not a bundle: it has neither a ner/ nor a stance/ model directory")
-    if ner_model is not None:
-        refs["ner"] = ner_model
-    if stance_model is not None:
-        refs["stance"] = stance_model
+                raise ModelLoadError(f"{model}: not a bundle: it has no {_BUNDLE_DIRS} model directory")
+    refs.update({task: ref for task, ref in by_task.items() if ref is not None})
     return refs
 
 
@@ -174,4 +171,4 @@ def _read_task(directory: Path) -> str | None:
         architectures = json.loads((directory / "config.json").read_text()).get("architectures")
     except (OSError, json.JSONDecodeError):
         return None
-    return _task_from_architectures(architectures)
+    return task_of_architectures(architectures)

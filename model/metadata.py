@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kashif.model.tasks import TASKS
+from kashif.model.tasks import TASK_NAMES
 from kashif.model.text import Normalization
 
 METADATA_FILE = "kashif.json"
@@ -38,8 +38,8 @@ class ModelMetadata:
     @classmethod
     def from_dict(cls, data: dict) -> "ModelMetadata":
         task = data.get("task")
-        if task not in TASKS:
-            raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+        if task not in TASK_NAMES:
+            raise ValueError(f"task must be one of {', '.join(TASK_NAMES)}, got {task!r}")
         labels = data.get("labels")
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels) or not labels:
             raise ValueError("labels must be a non-empty list of strings")

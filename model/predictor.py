@@ -1,15 +1,18 @@
-"""The one predictor behind the CLI, the server, the batch scorer and the evaluator.
+"""The one predictor behind the CLI, the server, the batch scorer, the evaluator and `kashif.load()`.
 
-Entities: documents → sentences → words (character spans of the original
-text) → word pieces → windows of at most the model's length, overlapping when
-a sentence is too long → length-bucketed, dynamically padded batches → word
-labels → BIO-repaired entity spans with offsets into the original document.
+It holds a model per task (`model.tasks.TASKS`) and runs each by its head:
+
+- token tasks (entities): documents → sentences → words (character spans of the original text) → word pieces →
+  windows of at most the model's length, overlapping when a sentence is too long → length-bucketed, dynamically
+  padded batches → word labels → BIO-repaired entity spans with offsets into the original document;
+- sequence tasks (stance, classify): a text, or a (text, target) pair, → one label and a score per label.
 """
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from dataclasses import dataclass, field, make_dataclass
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -19,18 +22,20 @@ from kashif.model.decoding import (
     SUBWORD_STRATEGIES,
     bio_spans,
     bio_transitions,
+    class_result,
     constrained_tags,
-    pool_word_probs,
-    softmax,
     harmonize_document,
+    pool_word_probs,
+    sigmoid,
+    softmax,
 )
 from kashif.model.encoding import encode_stance_pairs
 from kashif.model.identity import model_identity
 from kashif.model.loading import LoadedModel, load_model, resolve_model_refs
 from kashif.model.settings import from_env, setting
-from kashif.model.tasks import TASKS
+from kashif.model.tasks import PAIR, TASK_NAMES, TASKS, TOKEN, task_named
 from kashif.model.text import Span, normalize_word, sentence_words
-from kashif.model.types import Entity, StanceResult
+from kashif.model.types import Classification, Entity, StanceResult
 
 PIECE_CACHE_SIZE = 200_000  # words; the cache starts afresh when full
 
@@ -38,13 +43,28 @@ PIECE_CACHE_SIZE = 200_000  # words; the cache starts afresh when full
 MODEL = "model"  # the flags' group in --help
 
 
-@dataclass
-class ModelRefs:
-    """Which models to load (see `resolve_model_refs`); None everywhere → the bundled model."""
+def _references(self) -> dict[str, str | None]:
+    """`model=` and each `NAME_model=`, as `resolve_model_refs` and `Predictor.from_refs` take them."""
+    return {"model": self.model, **{t.model_field: getattr(self, t.model_field) for t in TASKS}}
 
-    model: str | None = setting(None, "bundle directory holding ner/ and/or stance/; default: the bundled model", env="KASHIF_MODEL", group=MODEL)
-    ner_model: str | None = setting(None, "NER model: a directory or a hub id", env="KASHIF_NER_MODEL", group=MODEL)
-    stance_model: str | None = setting(None, "stance model: a directory or a hub id", env="KASHIF_STANCE_MODEL", group=MODEL)
+
+def _resolve(self) -> dict[str, str]:
+    """Task name → the directory or hub id that serves it (see `model.loading.resolve_model_refs`)."""
+    return resolve_model_refs(**self.references())
+
+
+# Which models to load: `model` (a bundle) and one field per task of the registry (`ner_model`, `stance_model`, ...,
+# each a --NAME-model flag with its KASHIF_NAME_MODEL variable); None everywhere → the bundled model.
+ModelRefs = make_dataclass(
+    "ModelRefs",
+    [("model", "str | None", setting(None, "bundle directory holding " + ", ".join(f"{t}/" for t in TASK_NAMES)
+                                     + " model directories; default: the bundled model", env="KASHIF_MODEL", group=MODEL))]
+    + [(t.model_field, "str | None", setting(None, f"{t.description} model: a directory or a hub id", env=t.model_env,
+                                             group=MODEL)) for t in TASKS],
+    namespace={"references": _references, "resolve": _resolve,
+               "__doc__": "Which models to load (see `resolve_model_refs`); None everywhere → the bundled model."},
+)
+ModelRefs.__module__ = __name__  # picklable, as the scorer's workers and the server's child process need
 
 
 @dataclass
@@ -68,12 +88,16 @@ class PredictorConfig:
     document_context: bool = setting(True, "harmonise the mentions of one document: a surface form takes its majority "
                                      "type, and 'X وY' splits where X and Y are names the document also mentions",
                                      env="KASHIF_DOCUMENT_CONTEXT", group=MODEL)
+    multi_label_threshold: float = setting(0.5, "multi-label classifiers (sigmoid scores): a text has every label "
+                                           "scoring at least this", env="KASHIF_MULTI_LABEL_THRESHOLD", group=MODEL)
     max_length: int | None = None  # cap below the model's own window, e.g. to test windowing
     window_overlap: int = 64  # pieces shared by consecutive windows of a long sentence
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.max_batch_tokens < 1:
             raise ValueError("batch_size and max_batch_tokens must be positive")
+        if not 0.0 <= self.multi_label_threshold <= 1.0:
+            raise ValueError(f"multi_label_threshold must be between 0 and 1, got {self.multi_label_threshold}")
 
 
 @dataclass
@@ -104,75 +128,97 @@ def batches_by_length(lengths: Sequence[int], batch_size: int, max_batch_tokens:
     return batches
 
 
-class Predictor:
-    """Not for concurrent calls from several threads (it keeps a word-piece cache):
-    give each thread or process its own, as the server and the scorer do."""
+class TaskMethods:
+    """The answer-named calls (`entities`, `stance`, `classify`) over `run(task, items)`; shared by the Predictor and
+    whatever stands in for it (the server's `PredictorProcess`)."""
 
-    def __init__(self, ner: LoadedModel | None = None, stance: LoadedModel | None = None, config: PredictorConfig | None = None) -> None:
-        if ner is None and stance is None:
+    def run(self, task: str, items: Sequence[Any]) -> list[Any]:
+        raise NotImplementedError
+
+    def entities(self, texts: Sequence[str]) -> list[list[Entity]]:
+        """Entities of each document, in input order."""
+        return self.run("ner", texts)
+
+    def stance(self, items: Sequence[tuple[str, str | None]]) -> list[StanceResult]:
+        """Stance of each (text, target) pair, in input order. Texts longer than the model's window are cut at the
+        end (the target is kept whole) and flagged `truncated`."""
+        return self.run("stance", items)
+
+    def classify(self, texts: Sequence[str]) -> list[Classification]:
+        """The label of each text, in input order (a text longer than the window is cut and flagged `truncated`)."""
+        return self.run("classify", texts)
+
+
+class Predictor(TaskMethods):
+    """A model per task, run through one interface: `run(task, items)`, or the answer-named methods `entities`,
+    `stance` and `classify`. Not for concurrent calls from several threads (it keeps a word-piece cache): give each
+    thread or process its own, as the server and the scorer do."""
+
+    def __init__(self, models: Mapping[str, LoadedModel] | None = None, config: PredictorConfig | None = None,
+                 **by_task: LoadedModel | None) -> None:
+        chosen = {**(models or {}), **by_task}
+        for name in chosen:
+            task_named(name)  # ValueError for a name outside the registry
+        self.models: dict[str, LoadedModel] = {t: chosen[t] for t in TASK_NAMES if chosen.get(t) is not None}
+        if not self.models:
             raise ValueError("a predictor needs at least one model")
         self.config = config or from_env(PredictorConfig)
         if self.config.threads:
             import torch
 
             torch.set_num_threads(self.config.threads)
-        self.ner = ner
-        self.stance_model = stance
-        self._o_index = ner.labels.index("O") if ner is not None and "O" in ner.labels else 0
-        self._transitions = bio_transitions(ner.labels) if ner is not None else None
-        self._piece_cache: dict[str, list[int]] = {}  # raw word → NER piece ids
-        self._backends: dict[str, Backend] = {}
-        for task, loaded in (("ner", ner), ("stance", stance)):
-            if loaded is not None:
-                self._backends[task] = make_backend(loaded, self.config.backend, self.config.precision, self.config.device, self.config.threads)
+        self._piece_cache: dict[str, dict[str, list[int]]] = {}  # task → raw word → piece ids
+        self._backends: dict[str, Backend] = {
+            task: make_backend(loaded, self.config.backend, self.config.precision, self.config.device, self.config.threads)
+            for task, loaded in self.models.items()
+        }
 
     @classmethod
-    def from_refs(
-        cls,
-        model: str | None = None,
-        ner_model: str | None = None,
-        stance_model: str | None = None,
-        config: PredictorConfig | None = None,
-        tasks: Iterable[str] = TASKS,
-    ) -> "Predictor":
+    def from_refs(cls, model: str | None = None, config: PredictorConfig | None = None, tasks: Iterable[str] = TASK_NAMES,
+                  **task_models: str | None) -> "Predictor":
+        """Load the models that `model` (a bundle) and `NAME_model=` name (see `resolve_model_refs`), for `tasks`."""
         config = config or from_env(PredictorConfig)
-        refs = resolve_model_refs(model, ner_model, stance_model)
+        tasks = tuple(tasks)
+        refs = resolve_model_refs(model, **task_models)
         loaded = {task: load_model(ref, task=task, device=config.device) for task, ref in refs.items() if task in tasks}
         if not loaded:
-            raise ValueError(f"none of the named models serves the tasks {', '.join(tasks)}")
-        return cls(ner=loaded.get("ner"), stance=loaded.get("stance"), config=config)
+            flags = " or ".join(task_named(t).model_flag for t in tasks)
+            raise ValueError(f"none of the named models serves the tasks {', '.join(tasks)}; name one with {flags}")
+        return cls(loaded, config)
 
     # ---- information -------------------------------------------------
     @property
-    def ner_labels(self) -> list[str]:
-        return self.ner.labels if self.ner else []
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks this predictor serves, in registry order."""
+        return tuple(self.models)
 
-    @property
-    def stance_labels(self) -> list[str]:
-        return self.stance_model.labels if self.stance_model else []
+    def labels(self, task: str) -> list[str]:
+        """The label set of the model serving `task` ([] when none does)."""
+        loaded = self.models.get(task)
+        return loaded.labels if loaded else []
 
     def info(self) -> dict[str, dict]:
         out = {}
-        for task, loaded in (("ner", self.ner), ("stance", self.stance_model)):
-            if loaded is not None:
-                identity = model_identity(loaded.source)
-                out[task] = {
-                    "name": identity.name,
-                    "digest": identity.digest,
-                    "source": loaded.source,
-                    "task": task,
-                    "labels": loaded.labels,
-                    "max_length": self._max_length(loaded),
-                    "backend": self.config.backend,
-                    "precision": self.backend(task).precision,
-                    "device": self.config.device,
-                    "normalization": loaded.metadata.normalization.to_dict(),
-                    "metrics": loaded.metadata.metrics,
-                }
+        for task, loaded in self.models.items():
+            identity = model_identity(loaded.source)
+            out[task] = {
+                "name": identity.name,
+                "digest": identity.digest,
+                "source": loaded.source,
+                "task": task,
+                "labels": loaded.labels,
+                "multi_label": loaded.multi_label,
+                "max_length": self._max_length(loaded),
+                "backend": self.config.backend,
+                "precision": self.backend(task).precision,
+                "device": self.config.device,
+                "normalization": loaded.metadata.normalization.to_dict(),
+                "metrics": loaded.metadata.metrics,
+            }
         return out
 
     def backend(self, task: str) -> Backend:
-        """What runs `task` ("ner" or "stance"): its name, precision and, per kind, its model or ONNX file."""
+        """What runs `task`: its name, precision and, per kind, its model or ONNX file."""
         if task not in self._backends:
             raise ValueError(f"no {task} model is loaded")
         return self._backends[task]
@@ -181,27 +227,42 @@ class Predictor:
         limit = loaded.metadata.max_length
         return min(limit, self.config.max_length) if self.config.max_length else limit
 
+    def _model(self, task: str) -> LoadedModel:
+        if task not in self.models:
+            raise ValueError(f"no {task} model is loaded")
+        return self.models[task]
+
+    # ---- the one entry point -----------------------------------------
+    def run(self, task: str, items: Sequence[Any]) -> list[Any]:
+        """The answers of `task` for `items`, in input order: texts for a text task, (text, target) pairs for a
+        pair task; a list of `Entity` per text for a token task, a `Classification` per item for the others."""
+        spec = task_named(task)
+        self._model(task)
+        if spec.head == TOKEN:
+            return self._entities(task, items)
+        pairs = list(items) if spec.inputs == PAIR else [(text, None) for text in items]
+        return self._classify(task, pairs, spec.result)
+
     # ---- entities ----------------------------------------------------
-    def entities(self, texts: Sequence[str]) -> list[list[Entity]]:
-        """Entities of each document, in input order."""
-        if self.ner is None:
-            raise ValueError("no NER model is loaded")
+    def _entities(self, task: str, texts: Sequence[str]) -> list[list[Entity]]:
         texts = list(texts)
         sentences: list[tuple[int, list[Span]]] = []  # (doc, word spans)
         for d, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"document {d} is {type(text).__name__}, not str")
             sentences.extend((d, words) for words in sentence_words(text))
-        word_probs = self._sentence_word_probs(texts, sentences)
+        loaded = self.models[task]
+        labels = loaded.labels
+        o_index = _o_index(labels)
+        word_probs = self._sentence_word_probs(task, texts, sentences)
         results: list[list[Entity]] = [[] for _ in texts]
-        labels = self.ner.labels
         for (d, words), probs in zip(sentences, word_probs):
             best = probs.argmax(axis=1)
-            if not (best != self._o_index).any():
+            if not (best != o_index).any():
                 continue  # no entity in this sentence (all-O is then also the best valid sequence)
             text = texts[d]
             if self.config.ner_decoding == "constrained":
-                best = np.asarray(constrained_tags(probs, labels, self._transitions))
+                best = np.asarray(constrained_tags(probs, labels, _transitions(tuple(labels))))
             tags = [labels[i] for i in best]
             scores = probs[np.arange(len(best)), best].tolist()
             for span in bio_spans(tags, scores):
@@ -211,24 +272,25 @@ class Predictor:
             results = [harmonize_document(found) for found in results]
         return results
 
-    def _word_pieces(self, raw_words: list[str]) -> list[list[int]]:
+    def _word_pieces(self, task: str, raw_words: list[str]) -> list[list[int]]:
         """Piece ids of each word, as the model's tokenizer splits it (after the
         model's normalisation). Words are tokenised one by one (`is_split_into_words`),
         so a word's pieces do not depend on its neighbours and are cached."""
-        cache = self._piece_cache
+        loaded = self.models[task]
+        cache = self._piece_cache.setdefault(task, {})
         new = list(dict.fromkeys(w for w in raw_words if w not in cache))
         if new:
             if len(cache) + len(new) > PIECE_CACHE_SIZE:
                 cache.clear()
-            normalization = self.ner.metadata.normalization
-            unknown = self.ner.tokenizer.unk_token or "[UNK]"  # a word that normalises to nothing
+            normalization = loaded.metadata.normalization
+            unknown = loaded.tokenizer.unk_token or "[UNK]"  # a word that normalises to nothing
             forms = [[normalize_word(w, normalization) or unknown] for w in new]
-            encoded = self.ner.tokenizer(forms, is_split_into_words=True, add_special_tokens=False)["input_ids"]
+            encoded = loaded.tokenizer(forms, is_split_into_words=True, add_special_tokens=False)["input_ids"]
             cache.update(zip(new, encoded))
         return [cache[w] for w in raw_words]
 
-    def _sentence_word_probs(self, texts: list[str], sentences: list[tuple[int, list[Span]]]) -> list[np.ndarray]:
-        loaded = self.ner
+    def _sentence_word_probs(self, task: str, texts: list[str], sentences: list[tuple[int, list[Span]]]) -> list[np.ndarray]:
+        loaded = self.models[task]
         tokenizer = loaded.tokenizer
         n_labels = len(loaded.labels)
         max_pieces = self._max_length(loaded) - 2
@@ -237,15 +299,15 @@ class Predictor:
         windows: list[_Window] = []
         for k, (d, words) in enumerate(sentences):
             text = texts[d]
-            pieces = self._word_pieces([text[s:e] for s, e in words])
+            pieces = self._word_pieces(task, [text[s:e] for s, e in words])
             windows.extend(self._windows(d, k, pieces, max_pieces, overlap))
 
         probs = [np.zeros((len(words), n_labels), dtype=np.float32) for _, words in sentences]
         self._run_batches(
-            "ner",
+            task,
             [[tokenizer.cls_token_id, *w.piece_ids, tokenizer.sep_token_id] for w in windows],
             tokenizer.pad_token_id,
-            lambda i, piece_probs: self._scatter_window(windows[i], piece_probs, probs),
+            lambda i, piece_probs: self._scatter_window(windows[i], piece_probs, probs, _o_index(loaded.labels)),
         )
         return probs
 
@@ -298,7 +360,7 @@ class Predictor:
             windows[best].owned.append(w)
         return windows
 
-    def _scatter_window(self, window: _Window, piece_probs: np.ndarray, probs: list[np.ndarray]) -> None:
+    def _scatter_window(self, window: _Window, piece_probs: np.ndarray, probs: list[np.ndarray], o_index: int) -> None:
         strategy = self.config.subword_strategy
         out = probs[window.sentence]
         ranges = window.word_piece_ranges
@@ -310,13 +372,15 @@ class Predictor:
             if end > start:
                 out[w] = pool_word_probs(piece_probs[start:end], strategy)
             else:  # a word the tokenizer turned into no piece at all
-                out[w, self._o_index] = 1.0
+                out[w, o_index] = 1.0
 
     def _run_batches(self, task: str, sequences: list[list[int]], pad_id: int, consume, type_ids: list[list[int]] | None = None) -> None:
         """Run sequences through a task's backend in length-bucketed batches;
         `consume(i, probs_i)` receives each sequence's unpadded label probabilities."""
         backend = self._backends[task]
-        uses_type_ids = "token_type_ids" in self._loaded(task).tokenizer.model_input_names
+        loaded = self.models[task]
+        uses_type_ids = "token_type_ids" in loaded.tokenizer.model_input_names
+        activation = sigmoid if loaded.multi_label else softmax
         lengths = [len(s) for s in sequences]
         for batch in batches_by_length(lengths, self.config.batch_size, self.config.max_batch_tokens):
             width = max(lengths[i] for i in batch)
@@ -331,37 +395,36 @@ class Predictor:
             inputs = {"input_ids": input_ids, "attention_mask": attention}
             if uses_type_ids:
                 inputs["token_type_ids"] = token_types
-            probs = softmax(backend(inputs))
+            probs = activation(backend(inputs))
             for row, i in enumerate(batch):
                 consume(i, probs[row, : lengths[i]] if probs.ndim == 3 else probs[row])
 
-    def _loaded(self, task: str) -> LoadedModel:
-        return self.ner if task == "ner" else self.stance_model
-
-    # ---- stance ------------------------------------------------------
-    def stance(self, items: Sequence[tuple[str, str | None]]) -> list[StanceResult]:
-        """Stance of each (text, target) pair, in input order. Texts longer than
-        the model's window are cut at the end (the target is kept whole) and
-        flagged `truncated`."""
-        if self.stance_model is None:
-            raise ValueError("no stance model is loaded")
-        items = list(items)
+    def _classify(self, task: str, items: list[tuple[str, str | None]], result: type) -> list[Classification]:
+        """One `result` per (text, target) pair (target None: the text alone), in input order."""
         if not items:
             return []
-        loaded = self.stance_model
+        loaded = self.models[task]
         texts = [text for text, _ in items]
         targets = [target for _, target in items]
         encoded = encode_stance_pairs(loaded.tokenizer, texts, targets, self._max_length(loaded), loaded.metadata.normalization)
         labels = loaded.labels
-        results: list[StanceResult | None] = [None] * len(items)
+        threshold = self.config.multi_label_threshold if loaded.multi_label else None
+        results: list[Classification | None] = [None] * len(items)
 
         def consume(i: int, p: np.ndarray) -> None:
-            results[i] = StanceResult(
-                label=labels[int(p.argmax())],
-                scores={label: round(float(v), 4) for label, v in zip(labels, p)},
-                truncated=encoded["truncated"][i],
-            )
+            results[i] = class_result(p, labels, result, encoded["truncated"][i], threshold)
 
         type_ids = encoded.get("token_type_ids")
-        self._run_batches("stance", encoded["input_ids"], loaded.tokenizer.pad_token_id, consume, type_ids=type_ids)
+        self._run_batches(task, encoded["input_ids"], loaded.tokenizer.pad_token_id, consume, type_ids=type_ids)
         return results  # type: ignore[return-value]
+
+
+def _o_index(labels: Sequence[str]) -> int:
+    """Where the outside label `O` is (0 when the label set has none)."""
+    return list(labels).index("O") if "O" in labels else 0
+
+
+@functools.lru_cache(maxsize=16)
+def _transitions(labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The valid BIO transitions of a label set, computed once per label set."""
+    return bio_transitions(labels)

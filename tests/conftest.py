@@ -16,7 +16,7 @@ if "KASHIF_CACHE_DIR" not in os.environ:  # ONNX exports of test models stay out
 import pytest  # noqa: E402
 
 from tests.support.arabic_corpus import all_sentences  # noqa: E402
-from tests.support.tiny_models import build_tokenizer, save_tiny_model  # noqa: E402
+from tests.support.tiny_models import build_tokenizer, save_tiny_model, save_tiny_multi_label_model  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -45,6 +45,18 @@ def tiny_ner_dir(tiny_bundle_dir):
 @pytest.fixture(scope="session")
 def tiny_stance_dir(tiny_bundle_dir):
     return tiny_bundle_dir / "stance"
+
+
+@pytest.fixture(scope="session")
+def tiny_classify_dir(tmp_path_factory, tiny_tokenizer):
+    """A plain hub-style sentiment classifier: config.json names BertForSequenceClassification, no kashif.json;
+    only --classify-model says what it is."""
+    return save_tiny_model(tmp_path_factory.mktemp("sentiment"), "classify", tiny_tokenizer, seed=4, metadata=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_topics_dir(tmp_path_factory, tiny_tokenizer):
+    return save_tiny_multi_label_model(tmp_path_factory.mktemp("topics"), tiny_tokenizer, seed=5)
 
 
 @pytest.fixture(scope="session")

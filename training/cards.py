@@ -5,6 +5,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from kashif.model.tasks import PAIR, TOKEN, Task, task_named
+
 PROVENANCE = "PROVENANCE.md"
 
 
@@ -89,8 +91,8 @@ def find_license(data_path: str) -> str | None:
     return None
 
 
-def _metrics_table(metrics: dict[str, dict], task: str) -> list[str]:
-    if task == "ner":
+def _metrics_table(metrics: dict[str, dict], task: Task) -> list[str]:
+    if task.head == TOKEN:
         head = "| split | precision | recall | micro F1 | macro F1 | entities |"
         rows = [f"| {name} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | {m['macro_f1']:.4f} | {m['support']} |"
                 for name, m in metrics.items()]
@@ -101,31 +103,35 @@ def _metrics_table(metrics: dict[str, dict], task: str) -> list[str]:
     return [head, "|" + "---|" * (head.count("|") - 1), *rows]
 
 
-def _per_label_table(metrics: dict, task: str) -> list[str]:
-    key = "per_type" if task == "ner" else "per_class"
-    lines = [f"| {'type' if task == 'ner' else 'label'} | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+def _per_label_table(metrics: dict, task: Task) -> list[str]:
+    key = task.breakdown
+    lines = [f"| {_unit(task)} | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     for name, m in metrics[key].items():
         lines.append(f"| {name} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | {m['support']} |")
     return lines
 
 
+def _unit(task: Task) -> str:
+    """What the per-label table's rows are."""
+    return "type" if task.head == TOKEN else "label"
+
+
 def write_model_card(output: Path, config: Any, labels: list[str], details: dict[str, dict],
                      training_info: dict, record: dict) -> Path:
-    task = config.task
+    task = task_named(config.task)
     name = output.name
-    pipeline_task = "token-classification" if task == "ner" else "text-classification"
-    what = "named-entity recognition" if task == "ner" else "stance classification"
+    pipeline_task = task.head.pipeline
     lines = [
         "---",
         "language: ar",
-        f"pipeline_tag: {'token-classification' if task == 'ner' else 'text-classification'}",
+        f"pipeline_tag: {pipeline_task}",
         "library_name: transformers",
         "tags: [kashif, arabic]",
         "---",
         "",
-        f"# {name}: Arabic {what}",
+        f"# {name}: Arabic {task.description}",
         "",
-        f"Fine-tuned by `kashif train {task}` from `{config.base_model}`.",
+        f"Fine-tuned by `kashif train {task.name}` from `{config.base_model}`.",
         f"Labels: {', '.join(f'`{x}`' for x in labels)}.",
         "",
         "## Metrics",
@@ -133,11 +139,11 @@ def write_model_card(output: Path, config: Any, labels: list[str], details: dict
     ]
     if details:
         note = ("seqeval entity-level scores (default, non-strict mode) over the gold words"
-                if task == "ner" else "accuracy and macro-averaged scores over the labels")
+                if task.head == TOKEN else "accuracy and macro-averaged scores over the labels")
         lines += [f"{note}; computed at the end of training.", ""]
         lines += _metrics_table({k: v for k, v in details.items()}, task)
         for split, m in details.items():
-            lines += ["", f"### {split}: per {'type' if task == 'ner' else 'label'}", ""]
+            lines += ["", f"### {split}: per {_unit(task)}", ""]
             lines += _per_label_table(m, task)
         lines += ["", "![training curve](training_curve.png)", ""]
         lines += ["![confusion matrix](confusion_matrix.png)", ""]
@@ -148,7 +154,7 @@ def write_model_card(output: Path, config: Any, labels: list[str], details: dict
         digest = f"sha256 `{fp['sha256']}`" if fp.get("sha256") else "hash unavailable"
         lines.append(f"- {split}: `{fp['path']}` ({digest})")
     if config.dev_split and not config.dev:
-        lines.append(f"- dev: {config.dev_split:.0%} of train, seed {config.seed}{' (stratified)' if task == 'stance' else ''}")
+        lines.append(f"- dev: {config.dev_split:.0%} of train, seed {config.seed}{'' if task.head == TOKEN else ' (stratified)'}")
     lines.append(f"- examples: train {training_info['train_examples']}, dev {training_info['dev_examples']}, test {training_info['test_examples']}")
     if config.tag_map:
         lines.append(f"- tag map: `{config.tag_map}`")
@@ -177,8 +183,7 @@ def write_model_card(output: Path, config: Any, labels: list[str], details: dict
         "## Use",
         "",
         "```bash",
-        f"kashif {'entities --ner-model' if task == 'ner' else 'stance --stance-model'} {output} "
-        + ("'نص عربي'" if task == "ner" else "--target 'الادعاء' 'نص عربي'"),
+        f"kashif {task.answer} {task.model_flag} {output} " + ("--target 'الادعاء' 'نص عربي'" if task.inputs == PAIR else "'نص عربي'"),
         "```",
         "",
         "```python",

@@ -10,7 +10,7 @@ from typing import Any
 from kashif.model.errors import KashifError
 from kashif.model.messages import first_line
 from kashif.model.settings import setting, settings_of, value_type
-from kashif.model.tasks import TASKS
+from kashif.model.tasks import TASK_NAMES
 
 BF16_MODES = ("auto", "on", "off")
 
@@ -35,7 +35,7 @@ class TrainConfig:
     output: str = setting(help="output model directory", group=MODEL)
     dev: str | None = setting(None, "dev data (same formats)", group=DATA)
     test: str | None = setting(None, "test data, scored once at the end", group=DATA)
-    dev_split: float | None = setting(None, "carve this fraction of train as dev (seeded; stratified for stance)",
+    dev_split: float | None = setting(None, "carve this fraction of train as dev (seeded; stratified for stance and classify)",
                                       group=DATA)
     # Data interpretation
     format: str = setting("auto", "input format (default: by extension; a .json Label Studio export is recognised)",
@@ -44,14 +44,14 @@ class TrainConfig:
     tag_map: str | dict | None = setting(None, "NER tag mapping: FROM=TO pairs, a file, or a preset (caraner, newsfane)",
                                          group=DATA)
     label_map: str | dict | None = setting(
-        None, "stance: rename the data's labels onto the model's: FROM=TO pairs, a file, or a preset (mawqif, baly)",
+        None, "stance, classify: rename the data's labels onto the model's: FROM=TO pairs, a file, or a preset (mawqif, baly)",
         group=DATA)
     target_map: str | dict | None = setting(
         None, "stance: rename the data's targets: FROM=TO pairs, a file, or a preset (mawqif: its English topics → Arabic)",
         group=DATA)
-    text_column: str | None = setting(None, "stance: column with the text", group=DATA)
+    text_column: str | None = setting(None, "stance, classify: column with the text", group=DATA)
     target_column: str | None = setting(None, "stance: column with the target/claim", group=DATA)
-    label_column: str | None = setting(None, "stance: column with the label", group=DATA)
+    label_column: str | None = setting(None, "stance, classify: column with the label", group=DATA)
     normalization: str | dict = setting("default", "word normalisation: default, none, or key=0/1,... (e.g. unify_alef=1)",
                                         group=MODEL, show_default=False)
     max_length: int = setting(128, "pieces per sequence", group=MODEL)
@@ -86,8 +86,8 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> "TrainConfig":
-        if self.task not in TASKS:
-            raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.task not in TASK_NAMES:
+            raise ConfigError(f"task must be one of {', '.join(TASK_NAMES)}, got {self.task!r}")
         for name in ("train", "base_model", "output"):
             if not getattr(self, name):
                 raise ConfigError(f"--{name.replace('_', '-')} is required")

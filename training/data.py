@@ -349,8 +349,9 @@ def load_stance(
     fmt: str = "auto",
     label_map: dict[str, str] | None = None,
     target_map: dict[str, str] | None = None,
+    pairs: bool = True,
 ) -> Dataset:
-    """Load a stance corpus: CSV/TSV/JSONL/`save_to_disk` dir/hub name, or a
+    """Load a stance corpus (or, with `pairs=False`, a text-classification one: its targets are all None): CSV/TSV/JSONL/`save_to_disk` dir/hub name, or a
     Baly et al. (2018) directory of claim JSONs (`DIR@N` = fold N only, `DIR@-N` =
     all folds but N, from `train_test_splits.txt`).
 
@@ -372,6 +373,8 @@ def load_stance(
         rows = list(_read_stance_records(_dataset_records(ds), ds.column_names, columns, str(path)))
     if not rows:
         raise DataError(f"{path}: no examples found")
+    if not pairs:
+        rows = [(where, text, None, label) for where, text, _, label in rows]
     if label_map or target_map:
         label_map, target_map = label_map or {}, target_map or {}
         rows = [(where, text, target_map.get(target, target) if target is not None else None, label_map.get(label, label))

@@ -40,12 +40,6 @@ LAYER_TENSORS = {
     "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
     "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm",
 }
-EMBEDDING_TENSORS = {
-    "emb.word": "embeddings.word_embeddings", "emb.pos": "embeddings.position_embeddings",
-    "emb.type": "embeddings.token_type_embeddings", "emb.ln": "embeddings.LayerNorm",
-}
-
-
 class EncoderImportError(KashifError, ValueError):
     """The file is not what `e5.c` describes (bad magic, truncated, a missing tensor)."""
 

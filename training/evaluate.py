@@ -1,9 +1,9 @@
-"""`kashif evaluate`: score a model on a labeled file through the shared Predictor.
+"""`kashif evaluate`: score a model on a labeled file through the shared Predictor, for any task of the registry.
 
-The model sees raw sentence text, exactly as the server does: for a NER
-corpus each sentence is its gold tokens joined by single spaces, entities
-come back as character spans, and those spans are mapped back onto the gold
-tokens as BIO tags before seqeval scores them.
+The model sees raw sentence text, exactly as the server does: for a token task (NER) each sentence is its gold
+tokens joined by single spaces, entities come back as character spans, and those spans are mapped back onto the
+gold tokens as BIO tags before seqeval scores them. A sequence task (stance, classify) is scored per class on
+labeled rows: (text, target) pairs or texts alone, as the task's inputs say.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from kashif.model.annotation_formats import IMPORT_FORMATS, looks_like_label_studio
+from kashif.model.tasks import PAIR, TOKEN, task_named
 from kashif.training.data import DataError, StanceColumns, data_fingerprint, format_skipped, load_stance, read_ner
 from kashif.training.metrics import format_ner_table, format_stance_table, ner_metrics, stance_metrics
 from kashif.training.stance_maps import parse_label_map, parse_target_map
@@ -47,31 +48,35 @@ def _chunks(n: int, size: int, desc: str):
     return tqdm(starts, desc=desc, unit_scale=size, disable=n <= size, leave=False)
 
 
-def evaluate_ner(predictor, dataset) -> dict:
+def evaluate_ner(predictor, dataset, task: str = "ner") -> dict:
     gold, pred = [], []
     tokens_all = dataset["tokens"]
     tags_all = dataset["tags"]
     for start in _chunks(len(tokens_all), CHUNK, "sentences"):
         batch = tokens_all[start : start + CHUNK]
         joined = [join_tokens(tokens) for tokens in batch]
-        found = predictor.entities([text for text, _ in joined])
+        found = predictor.run(task, [text for text, _ in joined])
         for (_, spans), entities in zip(joined, found):
             pred.append(entities_to_tags(spans, entities))
         gold.extend(tags_all[start : start + CHUNK])
     return ner_metrics(gold, pred)
 
 
-def evaluate_stance(predictor, dataset) -> dict:
+def evaluate_sequences(predictor, dataset, task: str = "stance") -> dict:
+    """Per-class scores of a sequence task on labeled rows (`text`, `target`, `label`; targets only for a pair task)."""
+    pairs = task_named(task).inputs == PAIR
     texts, targets, gold = dataset["text"], dataset["target"], dataset["label"]
     pred: list[str] = []
-    for start in _chunks(len(texts), CHUNK, "pairs"):
-        results = predictor.stance(list(zip(texts[start : start + CHUNK], targets[start : start + CHUNK])))
-        pred.extend(r.label for r in results)
-    return stance_metrics(gold, pred, predictor.stance_labels, targets=targets)
+    for start in _chunks(len(texts), CHUNK, "pairs" if pairs else "texts"):
+        chunk = texts[start : start + CHUNK]
+        items = list(zip(chunk, targets[start : start + CHUNK])) if pairs else chunk
+        pred.extend(r.label for r in predictor.run(task, items))
+    return stance_metrics(gold, pred, predictor.labels(task), targets=targets if pairs else None)
 
 
 def guess_task(path: str, fmt: str = "auto") -> str | None:
-    """ner or stance from the shape of a data file, when the model alone can't tell."""
+    """ner or stance from the shape of a data file, when the model alone can't tell (classify data looks like
+    stance data without targets: name it with --task)."""
     if fmt in IMPORT_FORMATS or looks_like_label_studio(path):
         return "ner"  # annotation-tool files hold entities
     p = Path(path)
@@ -109,7 +114,7 @@ def task_to_evaluate(predictor, data: str, task: str | None = None, fmt: str = "
     if task is None:
         task = loaded[0] if len(loaded) == 1 else guess_task(data, fmt)
         if task is None:
-            raise DataError(f"{data}: cannot tell whether this is NER or stance data; pass --task")
+            raise DataError(f"{data}: cannot tell which task this data is for; pass --task")
     if task not in loaded:
         raise DataError(f"the model has no {task} part (it has: {', '.join(loaded)})")
     return task
@@ -128,17 +133,18 @@ def evaluate(
     target_map: str | None = None,
 ) -> dict:
     """Load `data`, check its labels against the model's, run the Predictor, return the report."""
-    if task == "ner":
-        labels = predictor.ner_labels
+    spec = task_named(task)
+    labels = predictor.labels(task)
+    if spec.head == TOKEN:
         loaded = read_ner(data, tag_map=parse_tag_map(tag_map), labels=labels, split=split or "test", fmt=fmt)
         dataset, skipped = loaded.dataset, loaded.skipped
-        metrics = evaluate_ner(predictor, dataset)
+        metrics = evaluate_ner(predictor, dataset, task)
     else:
-        labels = predictor.stance_labels
         dataset = load_stance(data, columns=columns, labels=labels, split=split or "test", fmt=fmt,
-                              label_map=parse_label_map(label_map), target_map=parse_target_map(target_map))
+                              label_map=parse_label_map(label_map), target_map=parse_target_map(target_map),
+                              pairs=spec.inputs == PAIR)
         skipped = None
-        metrics = evaluate_stance(predictor, dataset)
+        metrics = evaluate_sequences(predictor, dataset, task)
     info = predictor.info().get(task, {})
     report = {
         "task": task,
@@ -158,7 +164,7 @@ def format_report(report: dict) -> str:
     head = f"{report['task']} · model {report['model']} · data {report['data']['path']} · {report['examples']} examples"
     if "skipped" in report:
         head += f" · records skipped: {format_skipped(report['skipped'])}"
-    if report["task"] == "ner":
+    if task_named(report["task"]).head == TOKEN:
         body = format_ner_table(m)
         summary = f"micro F1 {m['f1']:.4f} · macro F1 {m['macro_f1']:.4f} · token accuracy {m['accuracy']:.4f}"
     else:
@@ -167,4 +173,4 @@ def format_report(report: dict) -> str:
     return "\n".join([head, "", body, "", summary])
 
 
-__all__ = ["DataError", "check_data_path", "evaluate", "evaluate_ner", "evaluate_stance", "entities_to_tags", "format_report", "guess_task", "join_tokens", "task_to_evaluate"]
+__all__ = ["DataError", "check_data_path", "evaluate", "evaluate_ner", "evaluate_sequences", "entities_to_tags", "format_report", "guess_task", "join_tokens", "task_to_evaluate"]

@@ -1,9 +1,11 @@
-"""`kashif train ner|stance`: fine-tune an encoder with the Hugging Face Trainer.
+"""`kashif train TASK`: fine-tune an encoder with the Hugging Face Trainer, for any task of the registry.
 
-Inputs are encoded exactly as `model.predictor.Predictor` encodes them at
-inference time (words normalised with the model's `Normalization`, pieces
-wrapped in [CLS] … [SEP]; stance pairs through `encode_stance_pairs`), so a
-trained directory behaves the same in the server as on the dev set here.
+What differs between tasks follows from the task's entry (`model.tasks`): a token task (ner) reads NER corpora,
+labels word pieces and is scored with seqeval; a sequence task (stance, classify) reads labeled rows, encodes a
+(target, text) pair or a text alone, and is scored per class. Inputs are encoded exactly as
+`model.predictor.Predictor` encodes them at inference time (words normalised with the model's `Normalization`,
+pieces wrapped in [CLS] … [SEP]; sequences through `encode_stance_pairs`), so a trained directory behaves the same
+in the server as on the dev set here.
 Runs unchanged under `torchrun`/`accelerate launch` (DDP): the Trainer splits
 batches across processes, and only the main process writes files.
 """
@@ -24,6 +26,7 @@ import numpy as np
 
 from kashif.model.errors import KashifError
 from kashif.model.messages import first_line
+from kashif.model.tasks import PAIR, TOKEN, Task, task_named
 from kashif.training.config import TrainConfig, normalization_from_spec
 from kashif.training.data import (
     DataError,
@@ -67,7 +70,8 @@ def prepare_data(config: TrainConfig) -> PreparedData:
     check dev/test against it."""
     fingerprints = {"train": data_fingerprint(config.train)}
     skipped: dict[str, dict[str, int]] = {}
-    if config.task == "ner":
+    task = task_named(config.task)
+    if task.head == TOKEN:
         tag_map = parse_tag_map(config.tag_map)
 
         def load(path: str, split: str, labels):
@@ -86,7 +90,7 @@ def prepare_data(config: TrainConfig) -> PreparedData:
 
         def load(path: str, split: str, labels):
             return load_stance(path, columns=columns, labels=labels, split=split, fmt=config.format,
-                               label_map=label_map, target_map=target_map)
+                               label_map=label_map, target_map=target_map, pairs=task.inputs == PAIR)
 
         train = load(config.train, "train", config.labels)
         labels = list(config.labels) if config.labels else stance_labels(train)
@@ -97,7 +101,7 @@ def prepare_data(config: TrainConfig) -> PreparedData:
         dev = load(config.dev, "validation", labels)
         fingerprints["dev"] = data_fingerprint(config.dev)
     elif config.dev_split:
-        train, dev = split_dev(train, config.dev_split, config.seed, "label" if config.task == "stance" else None)
+        train, dev = split_dev(train, config.dev_split, config.seed, None if task.head == TOKEN else "label")
     if config.test:
         test = load(config.test, "test", labels)
         fingerprints["test"] = data_fingerprint(config.test)
@@ -146,8 +150,9 @@ def _emit(out: dict, tokenizer, ids: list[int], labels: list[int], index: int) -
     out["sentence"].append(index)
 
 
-def encode_stance(dataset, tokenizer, label2id: dict[str, int], normalization, max_length: int):
-    """(target, text) pairs through `model.encoding.encode_stance_pairs`, as at inference."""
+def encode_sequences(dataset, tokenizer, label2id: dict[str, int], normalization, max_length: int):
+    """(target, text) pairs, or texts alone where the target is None, through `model.encoding.encode_stance_pairs`,
+    as at inference."""
     from kashif.model.encoding import encode_stance_pairs
 
     def encode(batch):
@@ -164,7 +169,8 @@ def encode_stance(dataset, tokenizer, label2id: dict[str, int], normalization, m
 
 def load_base(config: TrainConfig, labels: list[str]):
     """Tokenizer and a fresh task head on the base encoder (a directory or hub id)."""
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
+    import transformers
+    from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     from kashif.model.loading import hub_offline
@@ -181,7 +187,7 @@ def load_base(config: TrainConfig, labels: list[str]):
         )
     if local and not (path / "config.json").is_file():
         raise TrainError(f"{base}: not a model directory (no config.json)")
-    auto = AutoModelForTokenClassification if config.task == "ner" else AutoModelForSequenceClassification
+    auto = getattr(transformers, task_named(config.task).head.auto_class)
     id2label = dict(enumerate(labels))
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "newly initialized weights" is expected here: a new head
@@ -206,25 +212,21 @@ def load_base(config: TrainConfig, labels: list[str]):
 # ------------------------------------------------------------------ metrics
 
 
-BEST_METRIC = {"ner": "f1", "stance": "macro_f1"}  # dev metric for early stopping, the best checkpoint and the curve
-BREAKDOWN = {"ner": "per_type", "stance": "per_class"}
-
-
 @dataclass(frozen=True)
 class Scorer:
     """Scores one encoded split. `breakdown` gives the full metrics (per type or class, confusion matrix); called
     with an `EvalPrediction`, as the Trainer's `compute_metrics`, it gives the flat scalars the Trainer logs."""
 
-    task: str
+    task: Task
     labels: list[str]
-    sentence_of_row: list[int]  # NER: the sentence each encoded row (a chunk of it) comes from
+    sentence_of_row: list[int]  # token tasks: the sentence each encoded row (a chunk of it) comes from
 
     @classmethod
-    def for_split(cls, task: str, labels: list[str], encoded) -> "Scorer":
-        return cls(task, labels, list(encoded["sentence"]) if task == "ner" else [])
+    def for_split(cls, task: Task, labels: list[str], encoded) -> "Scorer":
+        return cls(task, labels, list(encoded["sentence"]) if task.head == TOKEN else [])
 
     def breakdown(self, predictions, label_ids) -> dict:
-        if self.task == "ner":
+        if self.task.head == TOKEN:
             return self._ner_breakdown(predictions, label_ids)
         return stance_metrics([self.labels[i] for i in label_ids], [self.labels[i] for i in predictions], self.labels)
 
@@ -242,7 +244,7 @@ class Scorer:
         return ner_metrics([y_true[s] for s in order], [y_pred[s] for s in order])
 
     def __call__(self, eval_pred) -> dict:
-        return _flat_metrics(self.breakdown(eval_pred.predictions, eval_pred.label_ids), BREAKDOWN[self.task])
+        return _flat_metrics(self.breakdown(eval_pred.predictions, eval_pred.label_ids), self.task.breakdown)
 
 
 def _flat_metrics(metrics: dict, breakdown: str) -> dict:
@@ -337,10 +339,10 @@ def encode_splits(config: TrainConfig, data: PreparedData, tokenizer, model, nor
 
     label2id = {label: i for i, label in enumerate(data.labels)}
     max_length = min(config.max_length, getattr(model.config, "max_position_embeddings", config.max_length) or config.max_length)
-    if config.task == "ner":
+    if task_named(config.task).head == TOKEN:
         encode, collator = encode_ner, DataCollatorForTokenClassification(tokenizer, label_pad_token_id=IGNORE)
     else:
-        encode, collator = encode_stance, DataCollatorWithPadding(tokenizer)
+        encode, collator = encode_sequences, DataCollatorWithPadding(tokenizer)
 
     def encoded(dataset):
         return encode(dataset, tokenizer, label2id, normalization, max_length) if dataset is not None else None
@@ -378,7 +380,7 @@ def _evaluation_and_checkpoints(config: TrainConfig, has_dev: bool) -> dict[str,
         save_steps=save_steps,
         save_total_limit=config.save_total_limit,
         load_best_model_at_end=bool(config.early_stopping) and has_dev,
-        metric_for_best_model=BEST_METRIC[config.task] if has_dev else None,
+        metric_for_best_model=task_named(config.task).best_metric if has_dev else None,
         greater_is_better=True,
     )
 
@@ -438,7 +440,7 @@ def build_trainer(config: TrainConfig, labels: list[str], model, tokenizer, enco
         train_dataset=_model_inputs(encoded.train),
         eval_dataset=_model_inputs(encoded.dev) if has_dev else None,
         processing_class=tokenizer,
-        compute_metrics=Scorer.for_split(config.task, labels, encoded.dev) if has_dev else None,
+        compute_metrics=Scorer.for_split(task_named(config.task), labels, encoded.dev) if has_dev else None,
         compute_loss_func=_weighted_loss(weights) if weights is not None else None,
         preprocess_logits_for_metrics=_argmax_logits,
         callbacks=[EarlyStoppingCallback(early_stopping_patience=config.early_stopping)] if early_stopping else [],
@@ -452,7 +454,7 @@ def fit(trainer, resume_from: str | None, output: Path) -> None:
         raise TrainError(f"interrupted; rerun with --resume to continue from the last checkpoint in {output / CHECKPOINT_DIR}") from None
 
 
-def score_splits(trainer, task: str, labels: list[str], splits: dict[str, Any]) -> dict[str, dict]:
+def score_splits(trainer, task: Task, labels: list[str], splits: dict[str, Any]) -> dict[str, dict]:
     """The full metrics of each encoded split (None: absent) under the trained model, by split name."""
     trainer.compute_metrics = None  # scored below from the predictions, each split with its own rows
     scores = {}
@@ -479,14 +481,15 @@ def train(config: TrainConfig) -> dict:
     args = training_arguments(config, output, encoded.dev is not None, bf16)
     trainer = build_trainer(config, data.labels, model, tokenizer, encoded, args)
     fit(trainer, resume_from, output)
-    scores = score_splits(trainer, config.task, data.labels, {"dev": encoded.dev, "test": encoded.test})
+    task = task_named(config.task)
+    scores = score_splits(trainer, task, data.labels, {"dev": encoded.dev, "test": encoded.test})
     if trainer.is_world_process_zero():
         _write_outputs(trainer, tokenizer, config, data, normalization, encoded.max_length, scores, bf16, resume_from)
     _wait_for_all_processes()
     results: dict[str, Any] = {"output": str(output)}
     if data.skipped:
         results["skipped"] = data.skipped
-    results.update({name: _headline(metrics, config.task) for name, metrics in scores.items()})
+    results.update({name: headline(metrics, task) for name, metrics in scores.items()})
     return results
 
 
@@ -501,11 +504,10 @@ def _wait_for_all_processes() -> None:
         torch.distributed.barrier()
 
 
-def _headline(metrics: dict, task: str) -> dict:
-    keys = ("precision", "recall", "f1", "macro_f1", "accuracy", "support") if task == "ner" else (
-        "accuracy", "macro_f1", "macro_precision", "macro_recall", "support")
-    out = {k: round(float(metrics[k]), 4) if isinstance(metrics[k], float) else metrics[k] for k in keys}
-    breakdown = BREAKDOWN[task]  # per_type (NER) or per_class (stance)
+def headline(metrics: dict, task: Task) -> dict:
+    """What kashif.json and the run's result keep of a split's metrics: the task's headline and its breakdown's F1."""
+    out = {k: round(float(metrics[k]), 4) if isinstance(metrics[k], float) else metrics[k] for k in task.headline}
+    breakdown = task.breakdown  # per_type (NER) or per_class
     out[f"{breakdown}_f1"] = {k: round(v["f1"], 4) for k, v in metrics[breakdown].items()}
     return out
 
@@ -571,7 +573,7 @@ def _write_outputs(trainer, tokenizer, config: TrainConfig, data: PreparedData, 
         labels=data.labels,
         normalization=normalization,
         max_length=max_length,
-        metrics={name: _headline(m, config.task) for name, m in details.items()},
+        metrics={name: headline(m, task_named(config.task)) for name, m in details.items()},
         extra={"training": training_info},
     ).save(output)
     record = _training_record(config, data, trainer, max_length, use_bf16, resumed_from)
@@ -579,11 +581,11 @@ def _write_outputs(trainer, tokenizer, config: TrainConfig, data: PreparedData, 
     (output / "metrics.json").write_text(json.dumps(details, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     log_history = trainer.state.log_history
     (output / "log_history.json").write_text(json.dumps(log_history, indent=2) + "\n", encoding="utf-8")
-    cards.plot_training_curve(log_history, output / "training_curve.png", metric=BEST_METRIC[config.task])
+    cards.plot_training_curve(log_history, output / "training_curve.png", metric=task_named(config.task).best_metric)
     confusion_source = details.get("test") or details.get("dev")
     if confusion_source is not None:
         cards.plot_confusion(confusion_source["confusion"], output / "confusion_matrix.png",
-                             title=f"{'test' if 'test' in details else 'dev'} set ({'token types' if config.task == 'ner' else 'labels'})")
+                             title=f"{'test' if 'test' in details else 'dev'} set ({'token types' if task_named(config.task).head == TOKEN else 'labels'})")
     cards.write_model_card(output, config, data.labels, details, training_info, record)
 
 

@@ -67,7 +67,7 @@ def tune_bias(model_dir: Path, dev, label: str) -> dict:
 
     # fp32: the scores do not depend on how dev pairs are batched
     predictor = Predictor.from_refs(stance_model=str(model_dir), tasks=("stance",), config=PredictorConfig(precision="fp32"))
-    labels = predictor.stance_labels
+    labels = predictor.labels("stance")
     if label not in labels:
         raise BiasError(f"{model_dir}: no label {label!r} (labels: {', '.join(labels)})")
     results = predictor.stance(list(zip(dev["text"], dev["target"])))

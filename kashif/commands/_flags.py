@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any, Sequence, TypeVar
 
 from kashif.model.settings import Setting, env_value, field_default, item_parser, settings_of, text_parser, value_type
-from kashif.model.tasks import TASKS
+from kashif.model.tasks import TASK_NAMES
 
 if TYPE_CHECKING:
     from kashif.model.predictor import Predictor, PredictorConfig
@@ -157,12 +157,12 @@ def from_args_with_models(cls: type[C], args: argparse.Namespace) -> C:
     return from_args(cls, args, predictor=predictor_config_from_args(args))
 
 
-def predictor_from_args(args: argparse.Namespace, tasks: tuple[str, ...] = TASKS) -> "Predictor":
+def predictor_from_args(args: argparse.Namespace, tasks: tuple[str, ...] = TASK_NAMES) -> "Predictor":
     """Build the shared Predictor from parsed `add_model_arguments` flags."""
     from kashif.model.predictor import ModelRefs, Predictor
 
     refs = from_args(ModelRefs, args)
-    return Predictor.from_refs(refs.model, refs.ner_model, refs.stance_model, predictor_config_from_args(args), tasks=tasks)
+    return Predictor.from_refs(config=predictor_config_from_args(args), tasks=tasks, **refs.references())
 
 
 # ---- how stance data is read, as `kashif train` reads it (TrainConfig's flags) ----

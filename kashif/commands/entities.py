@@ -39,14 +39,15 @@ class EntitiesOptions(TextArgument):
     min_score: float | None = setting(None, "keep only entities scoring at least this (0 to 1)", parse=_score)
 
 
-def run(argv: list[str]) -> int:
+def run(argv: list[str], command: str = COMMAND) -> int:
     # ValueError: no text, a text that is not UTF-8 (UnicodeDecodeError), inference settings out of range
-    return run_command(COMMAND, lambda: _entities(argv), usage_errors=(ValueError,))
+    return run_command(command, lambda: _entities(command, argv), usage_errors=(ValueError,))
 
 
-def _entities(argv: list[str]) -> int:
-    options, args = parse_options(COMMAND, EntitiesOptions, argv, models=True)
+def _entities(command: str, argv: list[str]) -> int:
+    options, args = parse_options(command, EntitiesOptions, argv, models=True)
     text = options.read()
-    predictor = predictor_from_args(args, tasks=(task_of_answer(COMMAND),))
-    print_json(answer_entities(text, predictor.entities([text])[0], options.format, options.labels, options.min_score), indent=2)
+    task = task_of_answer(command)
+    predictor = predictor_from_args(args, tasks=(task,))
+    print_json(answer_entities(text, predictor.run(task, [text])[0], options.format, options.labels, options.min_score), indent=2)
     return 0

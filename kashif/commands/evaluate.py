@@ -16,7 +16,7 @@ from kashif.commands._flags import (
 )
 from kashif.commands._run import run_command
 from kashif.model.settings import setting
-from kashif.model.tasks import TASKS
+from kashif.model.tasks import TASK_NAMES
 from kashif.training.config import TrainConfig
 
 # how the data is read: the same flags as `kashif train`'s (TrainConfig declares them)
@@ -26,7 +26,7 @@ DATA_FLAGS = ("format", "tag_map", "label_map", "target_map", *STANCE_COLUMN_FLA
 @dataclass
 class EvaluateOptions:
     data: str = setting(help="labeled data (same formats as kashif train)")
-    task: str | None = setting(None, "default: the model's task (or guessed from the data)", choices=TASKS)
+    task: str | None = setting(None, "default: the model's task (or guessed from the data)", choices=TASK_NAMES)
     output: str | None = setting(None, "write the full report as JSON here")
     split: str | None = setting(None, "split of a DatasetDict / hub dataset (default: test)")
 
@@ -50,7 +50,7 @@ def _evaluate(argv: list[str]) -> int:
     args = evaluate_parser().parse_args(argv)
     options = from_args(EvaluateOptions, args)
     check_data_path(options.data)
-    predictor = predictor_from_args(args, tasks=(options.task,) if options.task else TASKS)
+    predictor = predictor_from_args(args, tasks=(options.task,) if options.task else TASK_NAMES)
     task = task_to_evaluate(predictor, options.data, options.task, args.format)
     report = evaluate(
         predictor,

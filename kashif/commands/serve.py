@@ -11,7 +11,7 @@ from kashif.serve.http.settings import ServeSettings
 def serve_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kashif serve",
-        description="Serve NER and stance over HTTP. Flags default to KASHIF_* environment variables; "
+        description="Serve NER, stance and text classification over HTTP. Flags default to KASHIF_* environment variables; "
         "API keys come from KASHIF_API_KEYS (comma-separated) and/or --api-key-file.",
     )
     add_arguments_with_models(parser, ServeSettings)

@@ -16,15 +16,16 @@ class StanceOptions(TextArgument):
     target: list[str] = setting(help="the claim or target (repeatable)", repeat=True)
 
 
-def run(argv: list[str]) -> int:
+def run(argv: list[str], command: str = COMMAND) -> int:
     # ValueError: no text, a text that is not UTF-8 (UnicodeDecodeError), inference settings out of range
-    return run_command(COMMAND, lambda: _stance(argv), usage_errors=(ValueError,))
+    return run_command(command, lambda: _stance(command, argv), usage_errors=(ValueError,))
 
 
-def _stance(argv: list[str]) -> int:
-    options, args = parse_options(COMMAND, StanceOptions, argv, models=True)
+def _stance(command: str, argv: list[str]) -> int:
+    options, args = parse_options(command, StanceOptions, argv, models=True)
     text = options.read()
-    predictor = predictor_from_args(args, tasks=(task_of_answer(COMMAND),))
-    results = predictor.stance([(text, target) for target in options.target])
-    print_json({"stance": [{"target": t, **r.to_dict()} for t, r in zip(options.target, results)]}, indent=2)
+    task = task_of_answer(command)
+    predictor = predictor_from_args(args, tasks=(task,))
+    results = predictor.run(task, [(text, target) for target in options.target])
+    print_json({command: [{"target": t, **r.to_dict()} for t, r in zip(options.target, results)]}, indent=2)
     return 0

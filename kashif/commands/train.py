@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from kashif.commands._flags import add_arguments
 from kashif.commands._run import print_json, run_command
 from kashif.model.settings import setting
-from kashif.model.tasks import TASKS
+from kashif.model.tasks import TASK_NAMES
 from kashif.training.config import TrainConfig
 
 
@@ -18,7 +18,7 @@ from kashif.training.config import TrainConfig
 class TrainCommand:
     """The arguments beside TrainConfig's: the task and the config file its flags override."""
 
-    task: str = setting(help="", positional=True, choices=TASKS)
+    task: str = setting(help="", positional=True, choices=TASK_NAMES)
     config: str | None = setting(None, "YAML or JSON file of settings (keys = flag names)")
 
 

@@ -39,7 +39,9 @@ def export_onnx(loaded, precision: str = "fp32") -> Path:
     """Path of the optimised (and, for int8, quantised) ONNX graph, exporting it if needed."""
     import onnx
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+    import transformers
+
+    from kashif.model.tasks import TOKEN, task_named
 
     directory = _cache_dir(loaded.source)
     fused = directory / "model.fused.onnx"
@@ -47,13 +49,14 @@ def export_onnx(loaded, precision: str = "fp32") -> Path:
     if target.is_file():
         return target
     if not fused.is_file():
-        auto = AutoModelForTokenClassification if loaded.task == "ner" else AutoModelForSequenceClassification
+        head = task_named(loaded.task).head
+        auto = getattr(transformers, head.auto_class)
         # Eager attention exports as plain ops that ORT's optimiser fuses; SDPA does not fuse.
         model = auto.from_pretrained(loaded.source, attn_implementation="eager").eval()
         names = ["input_ids", "attention_mask"] + (["token_type_ids"] if "token_type_ids" in loaded.tokenizer.model_input_names else [])
         dummy = tuple(torch.ones((2, 8), dtype=torch.long) for _ in names)
         axes = {n: {0: "batch", 1: "sequence"} for n in names}
-        axes["logits"] = {0: "batch", 1: "sequence"} if loaded.task == "ner" else {0: "batch"}
+        axes["logits"] = {0: "batch", 1: "sequence"} if head == TOKEN else {0: "batch"}
         raw = _atomic_target(directory / "model.onnx")
         with torch.inference_mode():
             torch.onnx.export(model, dummy, str(raw), input_names=names, output_names=["logits"], dynamic_axes=axes, opset_version=17, dynamo=False)

@@ -18,7 +18,7 @@ from typing import BinaryIO, Callable, Iterator, Sequence
 
 from kashif.model import annotation_formats as af
 from kashif.model.inputs import is_gzip
-from kashif.model.tasks import ANSWER_NAMES
+from kashif.model.tasks import ANSWER_NAMES, PAIR, TOKEN, task_answering
 
 OUTPUT_FORMATS = ("jsonl", "parquet", "label-studio", "prodigy", "conll")
 ANNOTATION_FORMATS = ("label-studio", "prodigy", "conll")  # entities only; records carry the text
@@ -136,12 +136,22 @@ def _write_parquet(handle: BinaryIO, records: Records, spec: ExportSpec) -> None
 
 
 def parquet_schema(id_is_row_number: bool, tasks: Sequence[str] = ANSWER_NAMES):
-    """Parquet output: ids are int64 row numbers, or strings when taken from an
-    id field; stance scores are a label → probability map."""
+    """Parquet output: ids are int64 row numbers, or strings when taken from an id field; one column per task
+    (answer name), by the shape of its answers: a token task's list of entities, a pair task's list of
+    `{target, label, scores, truncated}`, a text classifier's `{label, scores, truncated}`. Scores are a
+    label → probability map (a multi-label model's `labels` are those scoring at least the threshold; they stay in
+    the JSONL records)."""
     import pyarrow as pa
 
     entity = pa.struct([("text", pa.string()), ("label", pa.string()), ("start", pa.int64()), ("end", pa.int64()), ("score", pa.float64())])
-    stance = pa.struct([("target", pa.string()), ("label", pa.string()), ("scores", pa.map_(pa.string(), pa.float64())), ("truncated", pa.bool_())])
+    label = [("label", pa.string()), ("scores", pa.map_(pa.string(), pa.float64())), ("truncated", pa.bool_())]
+
+    def column(answer: str):
+        task = task_answering(answer)
+        if task.head == TOKEN:
+            return pa.list_(entity)
+        return pa.list_(pa.struct([("target", pa.string()), *label])) if task.inputs == PAIR else pa.struct(label)
+
     columns = [("id", pa.int64() if id_is_row_number else pa.string())]
-    columns += [(task, pa.list_(entity if task == "entities" else stance)) for task in tasks]
+    columns += [(task, column(task)) for task in tasks]
     return pa.schema(columns)

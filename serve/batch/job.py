@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from kashif.model.messages import first_line
-from kashif.model.tasks import ANSWER_NAMES, TASKS, answer_of_task
+from kashif.model.tasks import ANSWER_NAMES, PAIR, TASKS, TOKEN
 from kashif.serve.batch.errors import EngineError, UsageError
 from kashif.serve.batch.exports import (
     ANNOTATION_FORMATS,
@@ -59,7 +59,6 @@ def _available_cores() -> int:
 
 def job_from_settings(settings: ScoreSettings) -> Job:
     """The job the settings describe, checked (UsageError: what is wrong with them) and with its models resolved."""
-    from kashif.model.loading import resolve_model_refs
 
     if settings.chunk_size < 1:
         raise UsageError("--chunk-size must be at least 1")
@@ -84,33 +83,38 @@ def job_from_settings(settings: ScoreSettings) -> Job:
             raise UsageError(f"{path}: object-store paths are read by the Ray engine (--engine ray)")
         if not is_remote(path) and not Path(path).exists():
             raise UsageError(f"{path}: no such file")
-    refs = resolve_model_refs(settings.model, settings.ner_model, settings.stance_model)
-    served = [answer_of_task(t) for t in TASKS if t in refs]
+    refs = settings.resolve()
+    served = [t.answer for t in TASKS if t.name in refs]
+    token_answers = [t.answer for t in TASKS if t.head == TOKEN]  # what the annotation formats hold
+    pair_tasks = [t for t in TASKS if t.inputs == PAIR]  # what --target/--target-field ask for
     if out_format in ANNOTATION_FORMATS:
-        if settings.tasks and [t.strip() for t in settings.tasks.split(",") if t.strip()] != ["entities"]:
+        if settings.tasks and [t.strip() for t in settings.tasks.split(",") if t.strip()] != token_answers:
             raise UsageError(f"--output-format {out_format} holds entities only; use --tasks entities (or leave --tasks out)")
         if settings.target or settings.target_field:
             raise UsageError(f"--output-format {out_format} holds entities only; --target/--target-field ask for stance")
-        if "entities" not in served:
+        if not set(token_answers) & set(served):
             raise UsageError("no entities model: name one with --model or --ner-model")
-        served = ["entities"]
+        served = token_answers
     if settings.tasks:
         tasks = [t.strip() for t in settings.tasks.split(",") if t.strip()]
         unknown = [t for t in tasks if t not in ANSWER_NAMES]
         if unknown or not tasks:
-            raise UsageError(f"--tasks takes entities and/or stance, not {settings.tasks!r}")
+            raise UsageError(f"--tasks takes {', '.join(ANSWER_NAMES)} (one or more), not {settings.tasks!r}")
         missing = [t for t in tasks if t not in served]
         if missing:
-            raise UsageError(f"no {' or '.join(missing)} model: name one with --model, --ner-model or --stance-model")
+            flags = ", ".join(t.model_flag for t in TASKS)
+            raise UsageError(f"no {' or '.join(missing)} model: name one with --model, {flags}")
         tasks = [t for t in ANSWER_NAMES if t in tasks]
     else:
         tasks = served
-    if (settings.target or settings.target_field) and "stance" not in tasks:
-        raise UsageError("--target/--target-field ask for stance, but no stance model is used (see --tasks, --stance-model)")
+    if (settings.target or settings.target_field) and not any(t.answer in tasks for t in pair_tasks):
+        names = ", ".join(t.answer for t in pair_tasks)
+        flags = ", ".join(t.model_flag for t in pair_tasks)
+        raise UsageError(f"--target/--target-field ask for {names}, but no {names} model is used (see --tasks, {flags})")
     fields = FieldSpec(settings.text_field, settings.id_field, settings.target_field, tuple(settings.target), tuple(tasks), with_text=needs_text(out_format))
     # absolute, so that worker processes and Ray actors find the same directories
-    model, ner_model, stance_model = (os.path.abspath(r) if r and os.path.exists(r) else r for r in (settings.model, settings.ner_model, settings.stance_model))
-    models = ModelSpec(model, ner_model, stance_model, settings.predictor, tuple(tasks))
+    absolute = {k: os.path.abspath(r) if r and os.path.exists(r) else r for k, r in settings.references().items()}
+    models = ModelSpec(absolute, settings.predictor, tuple(tasks))
     errors = Path(settings.errors) if settings.errors else output.with_name(output.name + ".errors.jsonl")
     return Job(list(settings.inputs), formats, output, errors, fields, models, refs, out_format)
 

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from kashif.model.messages import typed_line
-from kashif.model.tasks import ANSWER_NAMES, task_of_answer
+from kashif.model.tasks import ANSWER_NAMES, PAIR, TOKEN, task_answering
 from kashif.serve.batch.readers import Row, RowError
 
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """Where a row's text, id and stance targets come from."""
+    """Where a row's text, id and targets (for a pair task: stance) come from; `tasks` are answer names."""
 
     text_field: str = "text"
     id_field: str | None = None  # None: the row number (0-based, over all inputs)
@@ -28,14 +28,17 @@ class FieldSpec:
     def columns(self) -> list[str]:
         return [c for c in (self.text_field, self.id_field, self.target_field) if c]
 
+    @property
+    def asks_targets(self) -> bool:
+        """Whether a task of the job takes (text, target) pairs."""
+        return any(task_answering(t).inputs == PAIR for t in self.tasks)
+
 
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything a process needs to build its own Predictor (picklable)."""
 
-    model: str | None = None
-    ner_model: str | None = None
-    stance_model: str | None = None
+    refs: dict[str, str | None] = field(default_factory=dict)  # model.predictor.ModelRefs.references()
     config: Any = None  # model.predictor.PredictorConfig
     tasks: tuple[str, ...] = ANSWER_NAMES
 
@@ -47,7 +50,7 @@ class ModelSpec:
         config = self.config or PredictorConfig()
         if threads is not None:
             config = replace(config, threads=threads)
-        return Predictor.from_refs(self.model, self.ner_model, self.stance_model, config, tasks=[task_of_answer(t) for t in self.tasks])
+        return Predictor.from_refs(config=config, tasks=[task_answering(t).name for t in self.tasks], **self.refs)
 
 
 @dataclass
@@ -86,7 +89,7 @@ def prepare(row: Row, spec: FieldSpec) -> tuple[Any, str | None, list[str | None
     if not isinstance(text, str):
         return row_id, None, [], f"text field '{spec.text_field}' is {_describe(text)}, not a string"
     targets: list[str | None] = list(spec.targets)
-    if "stance" in spec.tasks and spec.target_field:
+    if spec.asks_targets and spec.target_field:
         value = row.get(spec.target_field)
         if isinstance(value, str):
             targets.append(value)
@@ -94,21 +97,23 @@ def prepare(row: Row, spec: FieldSpec) -> tuple[Any, str | None, list[str | None
             targets.extend(value)
         else:
             return row_id, None, [], f"target field '{spec.target_field}' is {_describe(value)}, not a string or a list of strings"
-    if "stance" in spec.tasks and not targets:
+    if spec.asks_targets and not targets:
         targets = [None]  # stance of the text alone
     return row_id, text, targets, None
 
 
 def _score(predictor, prepared: list[_Prepared], tasks: Sequence[str], with_text: bool = False) -> list[dict]:
+    """Each document's record: per task (answer name), its entities, its label, or its label toward each target."""
     results: list[dict] = [{"text": p.text} if with_text else {} for p in prepared]
-    if "entities" in tasks:
-        for res, ents in zip(results, predictor.entities([p.text for p in prepared])):
-            res["entities"] = [e.to_dict() for e in ents]
-    if "stance" in tasks:
-        pairs = [(p.text, t) for p in prepared for t in p.targets]
-        stances = iter(predictor.stance(pairs))
-        for res, p in zip(results, prepared):
-            res["stance"] = [{"target": t, **next(stances).to_dict()} for t in p.targets]
+    for answer in tasks:
+        task = task_answering(answer)
+        if task.inputs == PAIR:
+            found = iter(predictor.run(task.name, [(p.text, t) for p in prepared for t in p.targets]))
+            for res, p in zip(results, prepared):
+                res[answer] = [{"target": t, **next(found).to_dict()} for t in p.targets]
+            continue
+        for res, value in zip(results, predictor.run(task.name, [p.text for p in prepared])):
+            res[answer] = [e.to_dict() for e in value] if task.head == TOKEN else value.to_dict()
     return results
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,28 +40,18 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _write_atomic(path: Path, write, before_commit=None) -> None:
+def _write_atomic(path: Path, write) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
         write(handle)
         handle.flush()
         os.fsync(handle.fileno())
-    if before_commit:
-        before_commit()
     os.replace(tmp, path)
     _fsync_dir(path.parent)
 
 
 def _jsonl_bytes(records: Sequence[dict]) -> bytes:
     return b"".join(json.dumps(r, ensure_ascii=False, default=str).encode("utf-8") + b"\n" for r in records)
-
-
-def _test_delay() -> None:
-    # Only the resume tests set this: it widens the window between a shard's
-    # temp file and its commit so that a SIGKILL can land inside it.
-    delay = os.environ.get("KASHIF_SCORE_TEST_DELAY_MS")
-    if delay:
-        time.sleep(int(delay) / 1000)
 
 
 @dataclass
@@ -135,13 +124,13 @@ class ShardStore:
             "finished": self.finished,
             "shards": [s.__dict__ for s in self.shards],
         }
-        _write_atomic(self.dir / MANIFEST, lambda h: h.write(json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")), before_commit=_test_delay)
+        _write_atomic(self.dir / MANIFEST, lambda h: h.write(json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8")))
 
     def commit(self, rows: int, records: Sequence[dict], errors: Sequence[dict], entities: dict[str, int]) -> ShardInfo:
         """Durably add the next `rows` input rows (their records and errors)."""
         info = ShardInfo(name=f"{len(self.shards):08d}", start=self.rows_done, rows=rows, scored=len(records), errors=len(errors), entities=dict(entities))
         _write_atomic(self.dir / f"{info.name}.err.jsonl", lambda h: h.write(_jsonl_bytes(errors)))
-        _write_atomic(self.dir / f"{info.name}.out.jsonl", lambda h: h.write(_jsonl_bytes(records)), before_commit=_test_delay)
+        _write_atomic(self.dir / f"{info.name}.out.jsonl", lambda h: h.write(_jsonl_bytes(records)))
         self.shards.append(info)
         self._write_manifest()
         return info

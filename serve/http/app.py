@@ -15,9 +15,10 @@ from kashif.serve.http.schemas import document_limits
 from kashif.serve.http.settings import ServeSettings
 from kashif.serve.http.state import STATIC_DIR, new_state, running
 
-DESCRIPTION = """Arabic named entities and stance.
+DESCRIPTION = """Arabic named entities, stance and text classification.
 
-* Empty text: `/v1/entities` and `/v1/analyze` answer an empty result; `/v1/stance` answers 422 (stance needs a text).
+* Empty text: `/v1/entities` and `/v1/analyze` answer an empty result; `/v1/stance` and `/v1/classify` answer 422
+  (they need a text).
 * Limits: a body over `--max-body-bytes`, more than `--max-items` texts/items/targets, or a text longer than
   `--max-chars` characters → 413.
 * Errors always have the shape `{"error": {"code": ..., "message": ...}}`.

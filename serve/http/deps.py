@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from kashif.model.tasks import task_named
 from kashif.serve.http.errors import ApiError
 from kashif.serve.http.state import ServiceState
 
@@ -26,8 +27,19 @@ def require_models(state: ServiceState, *tasks: str) -> ServiceState:
         raise ApiError(503, "not_ready", "the models are still loading; retry shortly", {"Retry-After": "1"})
     for task in tasks:
         if task not in state.tasks:
-            option = f"--{task}-model"  # --ner-model, --stance-model
-            raise ApiError(404, "model_not_loaded", f"this server has no {task} model; start it with {option} or a --model bundle holding {task}/")
+            raise ApiError(404, "model_not_loaded", f"this server has no {task} model; start it with "
+                           f"{task_named(task).model_flag} or a --model bundle holding {task}/")
+    return state
+
+
+def require_any_model(state: ServiceState, *tasks: str) -> ServiceState:
+    """As `require_models`, for a route that needs one of `tasks` (at least)."""
+    if len(tasks) == 1:
+        return require_models(state, *tasks)
+    require_models(state)
+    if not any(task in state.tasks for task in tasks):
+        flags = " or ".join(task_named(task).model_flag for task in tasks)
+        raise ApiError(404, "model_not_loaded", f"this server has no {' or '.join(tasks)} model; start it with {flags}")
     return state
 
 

@@ -25,12 +25,14 @@ from multiprocessing.connection import Connection
 from typing import Any, Callable, Sequence
 
 from kashif.model.messages import first_line
-from kashif.model.predictor import Predictor, PredictorConfig
+from kashif.model.predictor import Predictor, PredictorConfig, TaskMethods
+from kashif.model.tasks import PAIR, task_named
 
 log = logging.getLogger("kashif.serve")
 START_TIMEOUT_S = 600.0  # loading a large model from a slow disk
 STOP_TIMEOUT_S = 10.0
 WARM_UP_TEXT = "زار الرئيس محمد بن سلمان مدينة القاهرة والتقى بمسؤولي جامعة الدول العربية."
+WARM_UP_TARGET = "القاهرة"
 
 
 class InferenceProcessDied(RuntimeError):
@@ -51,19 +53,17 @@ def _sendable(err: Exception) -> Exception:
 
 def warm_up(predictor: Predictor) -> None:
     """One inference per loaded task, so the first request does not pay for lazy initialisation."""
-    if predictor.ner is not None:
-        predictor.entities([WARM_UP_TEXT])
-    if predictor.stance_model is not None:
-        predictor.stance([(WARM_UP_TEXT, "القاهرة")])
+    for task in predictor.tasks:
+        predictor.run(task, [(WARM_UP_TEXT, WARM_UP_TARGET) if task_named(task).inputs == PAIR else WARM_UP_TEXT])
 
 
-def _child_main(conn: Connection, refs: tuple[str | None, str | None, str | None], config: PredictorConfig, warm: bool) -> None:
+def _child_main(conn: Connection, refs: dict[str, str | None], config: PredictorConfig, warm: bool) -> None:
     # Ctrl-C and a SIGTERM sent to the whole process group are the parent's to
     # handle: it drains the queue, then closes the pipe, and the child exits.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
-        predictor = Predictor.from_refs(*refs, config=config)
+        predictor = Predictor.from_refs(config=config, **refs)
         if warm:
             warm_up(predictor)
     except Exception as err:  # noqa: BLE001 - reported to the parent in one line
@@ -77,20 +77,20 @@ def _child_main(conn: Connection, refs: tuple[str | None, str | None, str | None
             return  # the parent is gone
         if request is None:
             return
-        method, items = request
+        task, items = request
         try:
-            conn.send(("ok", getattr(predictor, method)(items)))
+            conn.send(("ok", predictor.run(task, items)))
         except Exception as err:  # noqa: BLE001 - the caller's error, raised again in the parent
             conn.send(("error", _sendable(err)))
 
 
-class PredictorProcess:
-    """A `Predictor` in a child process, with the same `entities`, `stance` and
-    `info` calls. Calls are serialised; make them from one thread."""
+class PredictorProcess(TaskMethods):
+    """A `Predictor` in a child process, with the same `run` (and `entities`, `stance`, `classify`), `tasks` and
+    `info` calls. `refs` are `ModelRefs.references()`. Calls are serialised; make them from one thread."""
 
-    def __init__(self, model: str | None, ner_model: str | None, stance_model: str | None,
-                 config: PredictorConfig, warm: bool = True, on_restart: Callable[[], None] | None = None) -> None:
-        self._args = ((model, ner_model, stance_model), config, warm)
+    def __init__(self, refs: dict[str, str | None], config: PredictorConfig, warm: bool = True,
+                 on_restart: Callable[[], None] | None = None) -> None:
+        self._args = (dict(refs), config, warm)
         self._on_restart = on_restart
         self._context = multiprocessing.get_context("spawn")  # never fork a process that has started torch threads
         self._lock = threading.Lock()
@@ -149,13 +149,14 @@ class PredictorProcess:
     def info(self) -> dict[str, dict]:
         return self._info
 
-    def entities(self, texts: Sequence[str]) -> list:
-        return self._call("entities", list(texts))
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(self._info)
 
-    def stance(self, items: Sequence[tuple[str, str | None]]) -> list:
-        return self._call("stance", list(items))
+    def run(self, task: str, items: Sequence[Any]) -> list:
+        return self._call(task, list(items))
 
-    def _call(self, method: str, items: list[Any]) -> list:
+    def _call(self, task: str, items: list[Any]) -> list:
         """One call in the child. If the child dies during it, a fresh child
         tries once more (it may have died of something else: killed, or out of
         memory while idle); a second death raises InferenceProcessDied."""
@@ -165,7 +166,7 @@ class PredictorProcess:
                 if self._process is None or self._conn.poll() or not self._process.is_alive():
                     self._restart()
                 try:
-                    self._conn.send((method, items))
+                    self._conn.send((task, items))
                     status, payload = self._conn.recv()
                     break
                 except (EOFError, OSError):

@@ -14,7 +14,7 @@ class ServerMetrics:
         self.requests = Counter("kashif_http_requests", "HTTP requests by route, method and status", ["route", "method", "status"], registry=r)
         self.latency = Histogram("kashif_http_request_duration_seconds", "Time to answer an HTTP request", ["route", "method"], buckets=LATENCY_BUCKETS, registry=r)
         self.batch_requests = Histogram("kashif_batch_requests", "Requests coalesced into one inference call", ["task"], buckets=BATCH_BUCKETS, registry=r)
-        self.batch_units = Histogram("kashif_batch_units", "Texts (entities) or pairs (stance) in one inference call", ["task"], buckets=BATCH_BUCKETS, registry=r)
+        self.batch_units = Histogram("kashif_batch_units", "Texts (entities, classify) or pairs (stance) in one inference call", ["task"], buckets=BATCH_BUCKETS, registry=r)
         self.inference_seconds = Histogram("kashif_inference_duration_seconds", "Time of one inference call", ["task"], buckets=LATENCY_BUCKETS, registry=r)
         self.in_flight = Gauge("kashif_http_requests_in_flight", "HTTP requests being answered", registry=r)
         self.running_units = Gauge("kashif_inference_running_units", "Texts or pairs in the inference call now running (0: idle)", registry=r)

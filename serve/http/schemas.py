@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 
 def _valid_unicode(value: str) -> str:
@@ -16,6 +16,7 @@ def _valid_unicode(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_valid_unicode)]
+NonEmptyText = Annotated[str, StringConstraints(min_length=1), AfterValidator(_valid_unicode)]
 
 
 class _Strict(BaseModel):
@@ -81,6 +82,25 @@ class StanceRequest(_Strict):
         _exactly_one(self, "text", "items")
         if self.items is not None and "target" in self.model_fields_set:
             raise ValueError("'target' goes inside each item when 'items' is given")
+        return self
+
+
+class ClassifyRequest(_Strict):
+    """`{"text": ...}` for one text, or `{"texts": [...]}` for several."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_of("text", "texts"))
+    text: Text = Field(None, min_length=1, description="one text; must not be empty")  # type: ignore[assignment]
+    texts: list[NonEmptyText] = Field(None, description="several texts, answered in order; none may be empty")  # type: ignore[assignment]
+    format: Literal["kashif", "hf"] = Field(
+        "kashif",
+        description="answer shape per text: kashif `{label, scores, truncated}` (+ `labels` from a multi-label model); "
+        "hf, as the `text-classification` pipeline answers, `[{label, score}]` best first",
+    )
+    top_k: int = Field(None, ge=1, description="only the K best labels' scores; default: every label")  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _one(self) -> "ClassifyRequest":
+        _exactly_one(self, "text", "texts")
         return self
 
 
@@ -156,9 +176,36 @@ class TargetStance(StanceOut):
     target: str
 
 
+class ClassifyOut(BaseModel):
+    label: str = Field(description="the best-scoring label")
+    scores: dict[str, float] = Field(description="label → probability, best first (the top_k best when asked)")
+    truncated: bool = Field(description="true when the text was cut to fit the model's window")
+    labels: list[str] | None = Field(None, description="multi-label models: every label scoring at least the threshold")
+
+
+class ClassifyBatchResponse(BaseModel):
+    results: list[ClassifyOut]
+
+
+class HfLabelScore(BaseModel):
+    """One label as the `text-classification` pipeline gives it."""
+
+    label: str
+    score: float
+
+
+class HfClassifyBatchResponse(BaseModel):
+    results: list[list[HfLabelScore]] = Field(description="one list per text, in input order")
+
+
+# What /v1/classify answers, by request format (single text, then `texts`).
+CLASSIFY_ANSWERS = ClassifyOut | ClassifyBatchResponse | list[HfLabelScore] | HfClassifyBatchResponse
+
+
 class AnalyzeResponse(BaseModel):
-    entities: list[EntityOut]
+    entities: list[EntityOut] = Field(None, description="with a NER model")  # type: ignore[assignment]
     stance: list[TargetStance]
+    classify: ClassifyOut | None = Field(None, description="with a text-classification model and a non-empty text")
 
 
 class ModelOut(BaseModel):

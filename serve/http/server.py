@@ -17,10 +17,9 @@ class ServerError(KashifError):
 def run_server(settings: ServeSettings) -> int:
     """Serve until SIGTERM/SIGINT (then exit 0), after a graceful shutdown; EXIT_FAILURE when uvicorn could not start
     (it has logged why, e.g. the port is taken)."""
-    from kashif.model.loading import resolve_model_refs
 
     # Cheap checks before binding the port: a wrong path fails here, in one line.
-    resolve_model_refs(settings.model, settings.ner_model, settings.stance_model)
+    settings.resolve()
 
     import uvicorn
 

@@ -18,7 +18,7 @@ SERVER, BATCHING, LIMITS, CONNECTIONS, SECURITY = "server", "micro-batching", "r
 
 @dataclass
 class ServeSettings(ModelRefs):
-    """The server's settings. Which models (model, ner_model, stance_model: ModelRefs) and how they run (predictor)
+    """The server's settings. Which models (model and one NAME_model per task: ModelRefs) and how they run (predictor)
     are the flags every kashif command has (model.predictor); the rest are `kashif serve`'s own."""
 
     predictor: PredictorConfig = field(default_factory=PredictorConfig)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterator, Callable
 
-from kashif.model.loading import BUNDLED_DIR, resolve_model_refs
+from kashif.model.loading import BUNDLED_DIR
 from kashif.model.messages import first_line
 from kashif.model.predictor import Predictor
 from kashif.model.tasks import answer_of_task
@@ -46,9 +47,9 @@ class ServiceState:
         if self.load_error is None:
             return None
         s = self.settings
-        known = [s.model, s.ner_model, s.stance_model, str(BUNDLED_DIR)]
+        known = [*s.references().values(), str(BUNDLED_DIR)]
         with contextlib.suppress(Exception):
-            known += resolve_model_refs(s.model, s.ner_model, s.stance_model).values()
+            known += s.resolve().values()
         return redact_paths(self.load_error, [k for k in known if k])
 
 
@@ -69,11 +70,11 @@ async def load_models(state: ServiceState, predictor: Predictor | None) -> None:
     try:
         if predictor is None and s.inference == "process":  # the child loads and warms up the models itself
             predictor = await state.batcher.call(
-                PredictorProcess, s.model, s.ner_model, s.stance_model, s.predictor, s.warmup, state.metrics.inference_restarts.inc,
+                PredictorProcess, s.references(), s.predictor, s.warmup, state.metrics.inference_restarts.inc,
             )
         else:
             if predictor is None:
-                predictor = await state.batcher.call(Predictor.from_refs, s.model, s.ner_model, s.stance_model, s.predictor)
+                predictor = await state.batcher.call(functools.partial(Predictor.from_refs, config=s.predictor, **s.references()))
             if s.warmup:
                 await state.batcher.call(warm_up, predictor)
     except Exception as err:  # noqa: BLE001 - any load failure is reported, not raised into the loop
@@ -84,9 +85,8 @@ async def load_models(state: ServiceState, predictor: Predictor | None) -> None:
         return
     state.predictor = predictor
     info = state.models = predictor.info()
-    for task in info:  # the batcher's kinds and the Predictor's methods are the answer names
-        kind = answer_of_task(task)
-        state.batcher.set_runner(kind, getattr(predictor, kind))
+    for task in info:  # the batcher's kinds are the answer names (the metrics' `task` label)
+        state.batcher.set_runner(answer_of_task(task), functools.partial(predictor.run, task))
     state.metrics.set_models(info)
     state.metrics.ready.set(1)
     state.ready = True

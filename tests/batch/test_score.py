@@ -165,7 +165,7 @@ def test_errors_option_names_the_errors_file(score, tmp_path):
     [
         (["missing.jsonl", "--output", "{tmp}/o.jsonl"], "missing.jsonl: no such file"),
         (["{fixtures}/docs.jsonl", "--output", "{tmp}/o.csv"], "the output must end in .jsonl, .jsonl.gz or .parquet"),
-        (["{fixtures}/docs.jsonl", "--output", "{tmp}/o.jsonl", "--tasks", "sentiment"], "--tasks takes entities and/or stance"),
+        (["{fixtures}/docs.jsonl", "--output", "{tmp}/o.jsonl", "--tasks", "sentiment"], "--tasks takes entities, stance, classify"),
         (["{fixtures}/docs.jsonl", "--output", "{tmp}/o.jsonl", "--chunk-size", "0"], "--chunk-size must be at least 1"),
         (["{fixtures}/docs.jsonl", "--output", "{tmp}/nowhere/o.jsonl"], "no such directory"),
         (["{tmp}", "--output", "{tmp}/o.jsonl"], "not one written by datasets.save_to_disk"),

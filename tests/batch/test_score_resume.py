@@ -34,17 +34,18 @@ def test_killed_runs_resume_to_the_uninterrupted_output(tiny_bundle_dir, arabic_
     out = tmp_path / "out.jsonl"
     parts = tmp_path / "out.jsonl.parts"
     command = score_command(src, "--output", out, *args)
-    slow = subprocess_env(KASHIF_SCORE_TEST_DELAY_MS="400")  # sleeps before each commit rename
+    slow_command = score_command(src, "--output", out, *args, commit_delay_ms=400)  # sleeps before each commit rename
+    env = subprocess_env()
 
     # 1. in the middle of a shard write, after at least one commit: the
     #    shard's temp file exists and is not yet renamed into place
-    kill_when(command, slow, lambda: manifest_shards(parts) >= 1 and any(parts.glob("*.out.jsonl.tmp")))
+    kill_when(slow_command, env, lambda: manifest_shards(parts) >= 1 and any(parts.glob("*.out.jsonl.tmp")))
     assert any(parts.glob("*.tmp"))
     committed = manifest_shards(parts)
     # 2. between a shard's rename and the manifest update that commits it
-    kill_when(command, slow, lambda: (parts / "manifest.json.tmp").exists() and manifest_shards(parts) > committed)
+    kill_when(slow_command, env, lambda: (parts / "manifest.json.tmp").exists() and manifest_shards(parts) > committed)
     # 3. while starting up (model loading), before it commits anything new
-    kill_when(command, slow, lambda: True)
+    kill_when(slow_command, env, lambda: True)
     assert not out.exists()
     assert 0 < manifest_shards(parts) < ROWS // CHUNK
 

@@ -15,7 +15,7 @@ from kashif.serve.http.inference_process import InferenceProcessDied, InferenceP
 
 @pytest.fixture(scope="module")
 def worker(tiny_bundle_dir):
-    process = PredictorProcess(str(tiny_bundle_dir), None, None, PredictorConfig(threads=1))
+    process = PredictorProcess({"model": str(tiny_bundle_dir)}, PredictorConfig(threads=1))
     yield process
     process.close()
 
@@ -33,7 +33,7 @@ def test_answers_as_the_in_process_predictor(worker, tiny_bundle_dir, arabic_sen
     local = Predictor.from_refs(str(tiny_bundle_dir), config=PredictorConfig(threads=1))
     assert worker.pid != os.getpid() and _alive(worker.pid)
     assert list(worker.info()) == ["ner", "stance"]
-    assert worker.info()["ner"]["labels"] == local.ner_labels
+    assert worker.info()["ner"]["labels"] == local.labels("ner")
     assert worker.entities(arabic_sentences[:12]) == local.entities(arabic_sentences[:12])
     pairs = [(s, "القاهرة") for s in arabic_sentences[:5]]
     assert worker.stance(pairs) == local.stance(pairs)
@@ -60,7 +60,7 @@ def test_a_killed_child_is_replaced_and_the_call_answered(worker, arabic_sentenc
 
 
 def test_a_call_that_kills_every_child_fails_alone(tiny_ner_dir, arabic_sentences):
-    process = PredictorProcess(None, str(tiny_ner_dir), None, PredictorConfig(threads=1), warm=False)
+    process = PredictorProcess({"ner_model": str(tiny_ner_dir)}, PredictorConfig(threads=1), warm=False)
     try:
         killer = threading.Thread(target=_kill_each_new_child, args=(process, 2))
         killer.start()
@@ -93,7 +93,7 @@ def _capture(fn, *args):
 
 
 def test_close_ends_the_child(tiny_ner_dir):
-    process = PredictorProcess(None, str(tiny_ner_dir), None, PredictorConfig(threads=1), warm=False)
+    process = PredictorProcess({"ner_model": str(tiny_ner_dir)}, PredictorConfig(threads=1), warm=False)
     pid = process.pid
     process.close()
     assert process.pid is None and not _alive(pid)
@@ -102,4 +102,4 @@ def test_close_ends_the_child(tiny_ner_dir):
 def test_a_model_that_cannot_load_is_one_clear_error(tmp_path):
     (tmp_path / "ner").mkdir()
     with pytest.raises(InferenceProcessFailedToStart, match="config.json is missing"):
-        PredictorProcess(None, str(tmp_path / "ner"), None, PredictorConfig(threads=1))
+        PredictorProcess({"ner_model": str(tmp_path / "ner")}, PredictorConfig(threads=1))

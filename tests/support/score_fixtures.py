@@ -32,6 +32,8 @@ def read_parquet(path: Path) -> list[dict]:
     for row in rows:  # maps come back as (key, value) pairs
         for s in row.get("stance") or []:
             s["scores"] = dict(s["scores"])
+        if row.get("classify"):
+            row["classify"]["scores"] = dict(row["classify"]["scores"])
     return rows
 
 
@@ -67,8 +69,12 @@ def write_format(docs: list[dict], directory: Path, fmt: str) -> Path:
     return path
 
 
-def score_command(*args: str | os.PathLike) -> list[str]:
-    return [sys.executable, "-m", "kashif", "score", *map(str, args)]
+def score_command(*args: str | os.PathLike, commit_delay_ms: int | None = None) -> list[str]:
+    """`kashif score ARGS` in a subprocess; with `commit_delay_ms`, each commit (the rename of a temp file into
+    place) waits that long first (`tests.support.slow_commits`), so that a kill can land mid-commit."""
+    if commit_delay_ms is None:
+        return [sys.executable, "-m", "kashif", "score", *map(str, args)]
+    return [sys.executable, "-m", "tests.support.slow_commits", str(commit_delay_ms), "score", *map(str, args)]
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

@@ -10,6 +10,8 @@ from kashif.model.text import Normalization
 
 NER_LABELS = ["O", "B-PERS", "I-PERS", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC"]
 STANCE_LABELS = ["agree", "disagree", "other"]
+SENTIMENT_LABELS = ["Negative", "Neutral", "Positive"]  # Mawqif's sentiment column
+TOPIC_LABELS = ["politics", "sport", "economy", "health"]  # a multi-label topic model's
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
@@ -42,19 +44,36 @@ def tiny_config(vocab_size: int, labels: list[str] | None = None, max_position: 
     )
 
 
-def save_tiny_model(directory: Path, task: str, tokenizer, seed: int = 0, max_position: int = 128) -> Path:
+def save_tiny_model(directory: Path, task: str, tokenizer, seed: int = 0, max_position: int = 128,
+                    metadata: bool = True) -> Path:
+    """A random-init model for `task` (ner, stance, classify: a sentiment model; mlm: an encoder); without
+    `metadata`, a plain hub-style directory (no kashif.json)."""
     import torch
     from transformers import BertForMaskedLM, BertForSequenceClassification, BertForTokenClassification
 
     torch.manual_seed(seed)
-    labels = {"ner": NER_LABELS, "stance": STANCE_LABELS}.get(task)
-    cls = {"ner": BertForTokenClassification, "stance": BertForSequenceClassification, "mlm": BertForMaskedLM}[task]
+    labels = {"ner": NER_LABELS, "stance": STANCE_LABELS, "classify": SENTIMENT_LABELS}.get(task)
+    cls = {"ner": BertForTokenClassification, "stance": BertForSequenceClassification, "classify": BertForSequenceClassification,
+           "mlm": BertForMaskedLM}[task]
     model = cls(tiny_config(len(tokenizer), labels, max_position))
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
-    if labels:
+    if labels and metadata:
         ModelMetadata(task=task, labels=labels, normalization=Normalization(), max_length=max_position).save(directory)
+    return directory
+
+
+def save_tiny_multi_label_model(directory: Path, tokenizer, seed: int = 0) -> Path:
+    """A plain hub-style multi-label topic classifier (`problem_type: multi_label_classification`, no kashif.json)."""
+    import torch
+    from transformers import BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = tiny_config(len(tokenizer), TOPIC_LABELS)
+    config.problem_type = "multi_label_classification"
+    BertForSequenceClassification(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
     return directory
 
 

@@ -200,7 +200,7 @@ def test_killed_scorer_resumes_in_annotation_formats(tmp_path, arabic_sentences,
     out = tmp_path / name
     parts = out.with_name(out.name + ".parts")
     # kill -9 once two chunks are committed (each commit sleeps, so that it lands mid-run)
-    kill_when(score_command(src, "--output", out, *args, "--output-format", fmt), subprocess_env(KASHIF_SCORE_TEST_DELAY_MS="300"),
+    kill_when(score_command(src, "--output", out, *args, "--output-format", fmt, commit_delay_ms=300), subprocess_env(),
               lambda: manifest_shards(parts) >= 2, timeout=300)
     assert not out.exists() and 2 <= manifest_shards(parts) < rows // 10
     capsys.readouterr()

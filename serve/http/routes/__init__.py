@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from kashif.model.tasks import TASKS, task_named
 from kashif.serve.http.schemas import ERROR_RESPONSES
 
 V1_PREFIX = "/v1"  # the API; behind the API keys when the server has them
 
-# under V1_PREFIX
-ENTITIES_PATH = "/entities"
-STANCE_PATH = "/stance"
+# under V1_PREFIX: one route per task, named by its answer (/entities, /stance, /classify), then the others
+TASK_PATHS: dict[str, str] = {t.name: t.route for t in TASKS}
 ANALYZE_PATH = "/analyze"
 MODELS_PATH = "/models"
 
@@ -29,11 +29,10 @@ DOCS_PATH = "/docs"
 DOCS_ASSETS_PATH = "/docs-assets"  # Swagger UI's files
 OPENAPI_PATH = "/openapi.json"
 
-# the inference routes (full paths, POST) → the batcher kind they queue first
+# the inference routes (full paths, POST) → the batcher kind (a task's answer name) they queue first
 INFERENCE_ROUTES: dict[str, str] = {
-    V1_PREFIX + ENTITIES_PATH: "entities",
-    V1_PREFIX + ANALYZE_PATH: "entities",
-    V1_PREFIX + STANCE_PATH: "stance",
+    **{V1_PREFIX + t.route: t.answer for t in TASKS},
+    V1_PREFIX + ANALYZE_PATH: task_named("ner").answer,
 }
 
 

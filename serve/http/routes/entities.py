@@ -6,7 +6,7 @@ from starlette.responses import JSONResponse
 
 from kashif.model.answer_formats import answer_entities
 from kashif.serve.http.deps import State, require_models
-from kashif.serve.http.routes import ENTITIES_PATH, v1_router
+from kashif.serve.http.routes import TASK_PATHS, v1_router
 from kashif.serve.http.routes.inference import answer, found_entities, unless_client_leaves
 from kashif.serve.http.routes.limits import check_texts
 from kashif.serve.http.schemas import ENTITIES_ANSWERS, EntitiesRequest
@@ -14,7 +14,7 @@ from kashif.serve.http.schemas import ENTITIES_ANSWERS, EntitiesRequest
 router = v1_router()
 
 
-@router.post(ENTITIES_PATH, response_model=ENTITIES_ANSWERS, summary="named entities of one or several texts")
+@router.post(TASK_PATHS["ner"], response_model=ENTITIES_ANSWERS, summary="named entities of one or several texts")
 async def entities(body: EntitiesRequest, request: Request, state: State) -> JSONResponse:
     """`{"text": ...}` → `{"entities": [...]}`; `{"texts": [...]}` → `{"results": [{"entities": [...]}, ...]}`
     in input order. `text[start:end] == entity.text` always; empty text → no entities.

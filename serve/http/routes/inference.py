@@ -9,6 +9,7 @@ from typing import Any, Awaitable, TypeVar
 from fastapi import Request
 from starlette.responses import JSONResponse
 
+from kashif.model.tasks import task_named
 from kashif.serve.http.batching import BatcherClosed, QueueFull
 from kashif.serve.http.errors import ApiError
 from kashif.serve.http.state import ServiceState
@@ -16,9 +17,10 @@ from kashif.serve.http.state import ServiceState
 T = TypeVar("T")
 
 
-async def submit(state: ServiceState, kind: str, items: list[Any]) -> list[Any]:
+async def submit(state: ServiceState, task: str, items: list[Any]) -> list[Any]:
+    """`task`'s answers for `items`, through the batcher (whose kinds are the tasks' answer names)."""
     try:
-        return await state.batcher.submit(kind, items, timeout=state.settings.request_timeout_s)
+        return await state.batcher.submit(task_named(task).answer, items, timeout=state.settings.request_timeout_s)
     except QueueFull as err:
         raise ApiError(503, "overloaded", str(err), {"Retry-After": str(err.retry_after)}) from None
     except BatcherClosed:
@@ -56,18 +58,10 @@ async def found_entities(state: ServiceState, texts: list[str]) -> list[list[Any
     results: list[list[Any]] = [[] for _ in texts]
     nonblank = [i for i, text in enumerate(texts) if text.strip()]
     if nonblank:
-        found = await submit(state, "entities", [texts[i] for i in nonblank])
+        found = await submit(state, "ner", [texts[i] for i in nonblank])
         for i, entities in zip(nonblank, found):
             results[i] = list(entities)
     return results
-
-
-async def entity_dicts(state: ServiceState, texts: list[str]) -> list[list[dict]]:
-    return [[entity.to_dict() for entity in entities] for entities in await found_entities(state, texts)]
-
-
-async def stance_dicts(state: ServiceState, pairs: list[tuple[str, str | None]]) -> list[dict]:
-    return [result.to_dict() for result in await submit(state, "stance", pairs)]
 
 
 def answer(payload: dict | list) -> JSONResponse:

@@ -1,4 +1,5 @@
-// Kashif demo page: calls POST /v1/analyze and highlights entities in place.
+// Kashif demo page: calls POST /v1/analyze, highlights entities in place, shows the text's label (with a
+// text-classification model) and its stance toward the targets.
 // ?text=...&targets=a|b fills the form and runs it (used by the headless-browser test).
 "use strict";
 
@@ -63,6 +64,15 @@ function renderStance(stance) {
   $("stance-block").hidden = stance.length === 0;
 }
 
+function renderClassify(result) {
+  const block = $("classify-block");
+  block.hidden = !result;
+  if (!result) return;
+  $("classify-label").textContent = (result.labels ? result.labels.join("، ") : result.label)
+    + (result.truncated ? " (نص مقتطع)" : "");
+  $("classify-scores").textContent = Object.entries(result.scores).map(([k, v]) => `${k} ${v.toFixed(3)}`).join("  ");
+}
+
 async function analyze() {
   const text = $("text").value;
   const targets = $("targets").value.split("\n").map((t) => t.trim()).filter(Boolean);
@@ -81,10 +91,13 @@ async function analyze() {
     if (!response.ok) {
       throw new Error((data.error && data.error.message) || `HTTP ${response.status}`);
     }
-    renderEntities(text, data.entities);
+    const entities = data.entities || [];
+    renderEntities(text, entities);
+    $("entities-block").hidden = !data.entities;
+    renderClassify(data.classify);
     renderStance(data.stance);
     $("result").hidden = false;
-    status.textContent = `${data.entities.length} كيان`;
+    status.textContent = data.entities ? `${entities.length} كيان` : (data.classify ? data.classify.label : "");
     document.body.dataset.state = "done";
   } catch (err) {
     status.className = "error";
