@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 
 from kashif.model.predictor import Predictor, PredictorConfig
-from kashif.serve.batch.job import main
+from kashif.commands.score import run as main
 from tests.support.score_fixtures import (
     REPO,
     kill_when,
