@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kashif.commands._flags import parse_options, predictor_from_args
-from kashif.commands._run import TextArgument, print_json, run_command
+from kashif.commands._run import TextArgument
+from kashif.commands._task import run_task_command
 from kashif.model.settings import setting
-from kashif.model.tasks import task_of_answer
+from kashif.model.tasks import task_named
 
 COMMAND = "stance"
 
@@ -17,15 +17,9 @@ class StanceOptions(TextArgument):
 
 
 def run(argv: list[str], command: str = COMMAND) -> int:
-    # ValueError: no text, a text that is not UTF-8 (UnicodeDecodeError), inference settings out of range
-    return run_command(command, lambda: _stance(command, argv), usage_errors=(ValueError,))
+    return run_task_command(command, StanceOptions, argv, _answer)
 
 
-def _stance(command: str, argv: list[str]) -> int:
-    options, args = parse_options(command, StanceOptions, argv, models=True)
-    text = options.read()
-    task = task_of_answer(command)
-    predictor = predictor_from_args(args, tasks=(task,))
+def _answer(options: StanceOptions, text: str, task: str, predictor) -> dict:
     results = predictor.run(task, [(text, target) for target in options.target])
-    print_json({command: [{"target": t, **r.to_dict()} for t, r in zip(options.target, results)]}, indent=2)
-    return 0
+    return {task_named(task).answer: [{"target": t, **r.to_dict()} for t, r in zip(options.target, results)]}
