@@ -1,0 +1,288 @@
+"""Static int8: ONNX Runtime's integer kernels with activation ranges fixed once, checked against fp32.
+
+How an int8 graph is made from the fused fp32 one (`build_int8`):
+
+1. `quantize_dynamic` picks the integer kernels (MatMulInteger, QAttention for the fused attention, weights int8,
+   per output channel), leaving the nodes a recipe excludes in fp32.
+2. Each `DynamicQuantizeLinear` (which scales activations per batch, so that a text's labels depended on its
+   batch-mates) becomes a `QuantizeLinear` with a fixed scale: the range of that activation over the calibration
+   feeds (min/max, or a percentile that clips rare outliers).
+3. The result is checked against the fp32 graph on fixed sentences and pairs (word labels, stance labels) and the
+   agreement is written next to the export (`CHECK_FILE`); `auto` uses int8 only where that check passed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+CHECK_FILE = "model.int8.check.json"
+# The agreement an int8 export needs with fp32, on the check set, to be used by `auto` (fractions of words / pairs).
+MIN_WORD_AGREEMENT = 0.995
+MIN_PAIR_AGREEMENT = 0.98
+CALIBRATION_PERCENTILE = 99.99  # for Int8Recipe(ranges="percentile"): the |activation| percentile a range keeps
+_MAX_SAMPLES_PER_TENSOR = 2_000_000  # values kept per activation for percentile ranges
+
+
+@dataclass(frozen=True)
+class Int8Recipe:
+    """Which nodes run in int8 and how their activation ranges are set.
+
+    `exclude` holds regular expressions matched against ONNX node names (e.g. "classifier", r"layer\\.11/");
+    a node that matches one stays fp32."""
+
+    exclude: tuple[str, ...] = ()
+    per_channel: bool = True
+    ranges: str = "minmax"  # or "percentile" (clips at CALIBRATION_PERCENTILE); "dynamic": per batch (comparison only)
+
+    def excluded(self, names: Iterable[str]) -> list[str]:
+        patterns = [re.compile(p) for p in self.exclude]
+        return [n for n in names if any(p.search(n) for p in patterns)]
+
+
+# The recipe `auto` and `--precision int8` use; bench/results/int8_sensitivity.md holds the measurements behind it.
+DEFAULT_RECIPE = Int8Recipe(exclude=(r"classifier", r"pooler"), per_channel=True, ranges="minmax")
+
+
+@dataclass
+class CheckTexts:
+    """What the int8 graph is calibrated on and checked with: sentences (NER) and (text, target) pairs (stance)."""
+
+    sentences: list[str]
+    pairs: list[tuple[str, str]]
+
+    @classmethod
+    def bundled(cls) -> "CheckTexts":
+        """The fixed set shipped with Kashif: Arabic news sentences, and pairs of them (each sentence with a
+        neighbour as target, and with itself)."""
+        text = (Path(__file__).with_name("int8_texts.txt")).read_text(encoding="utf-8")
+        sentences = [line.strip() for line in text.splitlines() if line.strip()]
+        pairs = [(s, sentences[(i + 1) % len(sentences)]) for i, s in enumerate(sentences)]
+        pairs += [(s, s.split("،")[0]) for s in sentences[::2]]
+        return cls(sentences, pairs)
+
+
+@dataclass
+class Int8Check:
+    """The int8 export's agreement with fp32, written next to it as `CHECK_FILE`."""
+
+    word_agreement: float | None  # NER: share of words whose label is the fp32 one
+    pair_agreement: float | None  # stance: share of pairs whose label is the fp32 one
+    words: int
+    pairs: int
+    min_word_agreement: float = MIN_WORD_AGREEMENT
+    min_pair_agreement: float = MIN_PAIR_AGREEMENT
+    recipe: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return (self.word_agreement is None or self.word_agreement >= self.min_word_agreement) and (
+            self.pair_agreement is None or self.pair_agreement >= self.min_pair_agreement)
+
+    def summary(self) -> str:
+        parts = [f"{name} {value:.2%} (needs {floor:.1%})" for name, value, floor in (
+            ("word-label agreement", self.word_agreement, self.min_word_agreement),
+            ("stance agreement", self.pair_agreement, self.min_pair_agreement)) if value is not None]
+        return ", ".join(parts) + " with fp32"
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps({**asdict(self), "passed": self.passed}, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> "Int8Check | None":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            data.pop("passed", None)
+            return cls(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+# ---- model inputs ------------------------------------------------------------------
+@dataclass
+class _Feed:
+    inputs: dict[str, np.ndarray]  # one sequence, batch 1
+    first_pieces: list[int] | None = None  # NER: the position of each word's first piece
+
+
+def _feeds(loaded, texts: CheckTexts) -> list[_Feed]:
+    """The check texts encoded as the predictor encodes them (the model's normalisation, one word at a time for
+    NER, target first for stance), one sequence per feed."""
+    from kashif.model.encoding import encode_stance_pairs
+    from kashif.model.text import normalize_word, sentence_words
+
+    tokenizer, normalization, limit = loaded.tokenizer, loaded.metadata.normalization, loaded.metadata.max_length
+    with_types = "token_type_ids" in tokenizer.model_input_names
+    feeds: list[_Feed] = []
+    if loaded.task == "ner":
+        unknown = tokenizer.unk_token or "[UNK]"
+        for text in texts.sentences:
+            for words in sentence_words(text):
+                forms = [normalize_word(text[s:e], normalization) or unknown for s, e in words]
+                pieces = tokenizer(forms, is_split_into_words=True, add_special_tokens=False)
+                word_ids = pieces.word_ids()
+                ids = [tokenizer.cls_token_id, *pieces["input_ids"][: limit - 2], tokenizer.sep_token_id]
+                first = sorted({w: i + 1 for i, w in reversed(list(enumerate(word_ids[: limit - 2]))) if w is not None}.values())
+                feeds.append(_Feed(_arrays(ids, None, with_types), first))
+        return feeds
+    encoded = encode_stance_pairs(tokenizer, [t for t, _ in texts.pairs], [g for _, g in texts.pairs], limit, normalization)
+    types = encoded.get("token_type_ids")
+    for i, ids in enumerate(encoded["input_ids"]):
+        feeds.append(_Feed(_arrays(ids, types[i] if types is not None else None, with_types)))
+    return feeds
+
+
+def _arrays(ids: Sequence[int], type_ids: Sequence[int] | None, with_types: bool) -> dict[str, np.ndarray]:
+    out = {"input_ids": np.asarray([ids], dtype=np.int64), "attention_mask": np.ones((1, len(ids)), dtype=np.int64)}
+    if with_types:
+        out["token_type_ids"] = np.asarray([type_ids if type_ids is not None else [0] * len(ids)], dtype=np.int64)
+    return out
+
+
+def _session(path_or_model, threads: int | None = None):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    source = path_or_model if isinstance(path_or_model, (str, Path)) else path_or_model.SerializeToString()
+    return ort.InferenceSession(str(source) if isinstance(source, Path) else source, options, providers=["CPUExecutionProvider"])
+
+
+def _labels(session, feeds: list[_Feed]) -> list[np.ndarray]:
+    names = {i.name for i in session.get_inputs()}
+    out = []
+    for feed in feeds:
+        logits = session.run(["logits"], {k: v for k, v in feed.inputs.items() if k in names})[0][0]
+        out.append(logits[feed.first_pieces].argmax(-1) if feed.first_pieces is not None else logits.argmax(-1, keepdims=True))
+    return out
+
+
+# ---- building ------------------------------------------------------------------------
+def activation_ranges(fp32_path: Path, tensors: list[str], feeds: list[_Feed], ranges: str) -> dict[str, tuple[float, float]]:
+    """(low, high) of each named activation of the fp32 graph over the calibration feeds."""
+    import onnx
+
+    model = onnx.load(str(fp32_path))
+    known = {o.name for o in model.graph.output}
+    model.graph.output.extend(onnx.ValueInfoProto(name=t) for t in tensors if t not in known)
+    session = _session(model)
+    names = {i.name for i in session.get_inputs()}
+    lows = {t: np.inf for t in tensors}
+    highs = {t: -np.inf for t in tensors}
+    samples: dict[str, list[np.ndarray]] = {t: [] for t in tensors}
+    kept = dict.fromkeys(tensors, 0)
+    for feed in feeds:
+        values = session.run(tensors, {k: v for k, v in feed.inputs.items() if k in names})
+        for t, v in zip(tensors, values):
+            lows[t], highs[t] = min(lows[t], float(v.min())), max(highs[t], float(v.max()))
+            if ranges == "percentile" and kept[t] < _MAX_SAMPLES_PER_TENSOR:
+                samples[t].append(v.ravel())
+                kept[t] += v.size
+    if ranges == "minmax":
+        return {t: (lows[t], highs[t]) for t in tensors}
+    if ranges != "percentile":
+        raise ValueError(f"unknown activation ranges {ranges!r}; use minmax or percentile")
+    out = {}
+    for t in tensors:
+        values = np.concatenate(samples[t])
+        low = float(np.percentile(values, 100 - CALIBRATION_PERCENTILE))
+        high = float(np.percentile(values, CALIBRATION_PERCENTILE))
+        out[t] = (low, high)
+    return out
+
+
+def _uint8_scale(low: float, high: float) -> tuple[np.float32, np.uint8]:
+    """DynamicQuantizeLinear's own arithmetic (the range always holds 0), on a fixed range."""
+    low, high = min(low, 0.0), max(high, 0.0)
+    scale = (high - low) / 255.0 or 1.0
+    zero_point = np.clip(round(-low / scale), 0, 255)
+    return np.float32(scale), np.uint8(zero_point)
+
+
+def dynamic_inputs(dynamic_path: Path) -> list[str]:
+    """The activations that a dynamically quantised graph scales per batch."""
+    import onnx
+
+    model = onnx.load(str(dynamic_path))
+    return sorted({n.input[0] for n in model.graph.node if n.op_type == "DynamicQuantizeLinear"})
+
+
+def freeze_activation_scales(dynamic_path: Path, ranges: dict[str, tuple[float, float]], target: Path) -> None:
+    """Replace each DynamicQuantizeLinear of `dynamic_path` by a QuantizeLinear with a fixed scale from `ranges`."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(dynamic_path))
+    dynamic = [n for n in model.graph.node if n.op_type == "DynamicQuantizeLinear"]
+    found = ranges
+    for node in dynamic:
+        scale, zero_point = _uint8_scale(*found[node.input[0]])
+        quantized, scale_name, zero_name = node.output
+        model.graph.initializer.extend([numpy_helper.from_array(np.asarray(scale), scale_name),
+                                        numpy_helper.from_array(np.asarray(zero_point), zero_name)])
+        index = list(model.graph.node).index(node)
+        model.graph.node.remove(node)
+        model.graph.node.insert(index, helper.make_node("QuantizeLinear", [node.input[0], scale_name, zero_name], [quantized],
+                                                        name=node.name + "_static"))
+    onnx.save(model, str(target))
+
+
+def quantize(fp32_path: Path, target: Path, feeds: list[_Feed], recipe: Int8Recipe = DEFAULT_RECIPE,
+             known_ranges: dict[str, tuple[float, float]] | None = None) -> None:
+    """Write the static int8 graph of `fp32_path` (a fused export) to `target`, calibrated on `feeds` (or with
+    `known_ranges`, activation → range, measured before with `activation_ranges`)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    names = [n.name for n in onnx.load(str(fp32_path), load_external_data=False).graph.node]
+    dynamic = target.with_name(target.name + ".dynamic.tmp")
+    try:
+        quantize_dynamic(str(fp32_path), str(dynamic), weight_type=QuantType.QInt8, per_channel=recipe.per_channel,
+                         nodes_to_exclude=recipe.excluded(names),
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT, "MatMulConstBOnly": True})
+        if recipe.ranges == "dynamic":  # per batch, as ONNX Runtime ships it: for comparison only
+            os.replace(dynamic, target)
+            return
+        needed = dynamic_inputs(dynamic)
+        if known_ranges is None or not set(needed) <= set(known_ranges):
+            known_ranges = activation_ranges(fp32_path, needed, feeds, recipe.ranges)
+        freeze_activation_scales(dynamic, known_ranges, target)
+    finally:
+        dynamic.unlink(missing_ok=True)
+
+
+def check(fp32_path: Path, int8_path: Path, feeds: list[_Feed], task: str, recipe: Int8Recipe = DEFAULT_RECIPE,
+          min_word_agreement: float = MIN_WORD_AGREEMENT, min_pair_agreement: float = MIN_PAIR_AGREEMENT) -> Int8Check:
+    """Labels of the int8 graph against the fp32 graph's on the check feeds."""
+    expected = _labels(_session(fp32_path), feeds)
+    got = _labels(_session(int8_path), feeds)
+    total = sum(len(e) for e in expected)
+    agreement = sum(int((e == g).sum()) for e, g in zip(expected, got)) / max(total, 1)
+    return Int8Check(word_agreement=agreement if task == "ner" else None, pair_agreement=agreement if task != "ner" else None,
+                     words=total if task == "ner" else 0, pairs=total if task != "ner" else 0,
+                     min_word_agreement=min_word_agreement, min_pair_agreement=min_pair_agreement, recipe=asdict(recipe))
+
+
+def build_int8(loaded, fp32_path: Path, target: Path, recipe: Int8Recipe = DEFAULT_RECIPE, texts: CheckTexts | None = None,
+               min_word_agreement: float = MIN_WORD_AGREEMENT, min_pair_agreement: float = MIN_PAIR_AGREEMENT) -> Int8Check:
+    """Quantise, check against fp32, and write the graph to `target` and its check to `check_path(target)`."""
+    feeds = _feeds(loaded, texts or CheckTexts.bundled())
+    tmp = target.with_name(target.name + f".{os.getpid()}.tmp")
+    try:
+        quantize(fp32_path, tmp, feeds, recipe)
+        result = check(fp32_path, tmp, feeds, loaded.task, recipe, min_word_agreement, min_pair_agreement)
+        result.save(check_path(target))
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return result
+
+
+def check_path(int8_path: Path) -> Path:
+    return int8_path.with_name(CHECK_FILE)
