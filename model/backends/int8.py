@@ -22,9 +22,10 @@ from typing import Iterable, Sequence
 import numpy as np
 
 CHECK_FILE = "model.int8.check.json"
-# The agreement an int8 export needs with fp32, on the check set, to be used by `auto` (fractions of words / pairs).
-MIN_WORD_AGREEMENT = 0.995
-MIN_PAIR_AGREEMENT = 0.98
+# The agreement an int8 export needs with fp32 on the check texts to be used by `auto`. NER counts the words that
+# either graph puts in an entity (over all words, dynamic int8's 99.6 % still cost 1.3 points of F1 on dev).
+MIN_ENTITY_WORD_AGREEMENT = 0.985
+MIN_PAIR_AGREEMENT = 0.97
 CALIBRATION_PERCENTILE = 99.99  # for Int8Recipe(ranges="percentile"): the |activation| percentile a range keeps
 _MAX_SAMPLES_PER_TENSOR = 2_000_000  # values kept per activation for percentile ranges
 
@@ -71,24 +72,20 @@ class CheckTexts:
 class Int8Check:
     """The int8 export's agreement with fp32, written next to it as `CHECK_FILE`."""
 
-    word_agreement: float | None  # NER: share of words whose label is the fp32 one
-    pair_agreement: float | None  # stance: share of pairs whose label is the fp32 one
-    words: int
-    pairs: int
-    min_word_agreement: float = MIN_WORD_AGREEMENT
-    min_pair_agreement: float = MIN_PAIR_AGREEMENT
+    task: str
+    agreement: float  # NER: share of entity words (non-O in either graph) labelled alike; stance: share of pairs
+    compared: int  # how many entity words or pairs that share is of
+    word_agreement: float | None = None  # NER: over all words (for information)
+    min_agreement: float = MIN_ENTITY_WORD_AGREEMENT
     recipe: dict = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
-        return (self.word_agreement is None or self.word_agreement >= self.min_word_agreement) and (
-            self.pair_agreement is None or self.pair_agreement >= self.min_pair_agreement)
+        return self.agreement >= self.min_agreement
 
     def summary(self) -> str:
-        parts = [f"{name} {value:.2%} (needs {floor:.1%})" for name, value, floor in (
-            ("word-label agreement", self.word_agreement, self.min_word_agreement),
-            ("stance agreement", self.pair_agreement, self.min_pair_agreement)) if value is not None]
-        return ", ".join(parts) + " with fp32"
+        what = "entity-word" if self.task == "ner" else "stance-label"
+        return f"{what} agreement with fp32 {self.agreement:.2%} of {self.compared} (needs {self.min_agreement:.1%})"
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps({**asdict(self), "passed": self.passed}, indent=2) + "\n", encoding="utf-8")
@@ -257,26 +254,35 @@ def quantize(fp32_path: Path, target: Path, feeds: list[_Feed], recipe: Int8Reci
         dynamic.unlink(missing_ok=True)
 
 
-def check(fp32_path: Path, int8_path: Path, feeds: list[_Feed], task: str, recipe: Int8Recipe = DEFAULT_RECIPE,
-          min_word_agreement: float = MIN_WORD_AGREEMENT, min_pair_agreement: float = MIN_PAIR_AGREEMENT) -> Int8Check:
-    """Labels of the int8 graph against the fp32 graph's on the check feeds."""
-    expected = _labels(_session(fp32_path), feeds)
-    got = _labels(_session(int8_path), feeds)
-    total = sum(len(e) for e in expected)
-    agreement = sum(int((e == g).sum()) for e, g in zip(expected, got)) / max(total, 1)
-    return Int8Check(word_agreement=agreement if task == "ner" else None, pair_agreement=agreement if task != "ner" else None,
-                     words=total if task == "ner" else 0, pairs=total if task != "ner" else 0,
-                     min_word_agreement=min_word_agreement, min_pair_agreement=min_pair_agreement, recipe=asdict(recipe))
+def min_agreement(task: str) -> float:
+    return MIN_ENTITY_WORD_AGREEMENT if task == "ner" else MIN_PAIR_AGREEMENT
+
+
+def check(fp32_path: Path, int8_path: Path, feeds: list[_Feed], loaded, recipe: Int8Recipe = DEFAULT_RECIPE,
+          floor: float | None = None) -> Int8Check:
+    """Labels of the int8 graph against the fp32 graph's on the check feeds; `floor` replaces the task's minimum."""
+    expected = np.concatenate(_labels(_session(fp32_path), feeds))
+    got = np.concatenate(_labels(_session(int8_path), feeds))
+    same = expected == got
+    floor = min_agreement(loaded.task) if floor is None else floor
+    if loaded.task != "ner":
+        return Int8Check(loaded.task, float(same.mean()), len(same), min_agreement=floor, recipe=asdict(recipe))
+    outside = loaded.labels.index("O") if "O" in loaded.labels else -1
+    in_entity = (expected != outside) | (got != outside)
+    entity_agreement = float(same[in_entity].mean()) if in_entity.any() else 1.0
+    return Int8Check("ner", entity_agreement, int(in_entity.sum()), word_agreement=float(same.mean()), min_agreement=floor,
+                     recipe=asdict(recipe))
 
 
 def build_int8(loaded, fp32_path: Path, target: Path, recipe: Int8Recipe = DEFAULT_RECIPE, texts: CheckTexts | None = None,
-               min_word_agreement: float = MIN_WORD_AGREEMENT, min_pair_agreement: float = MIN_PAIR_AGREEMENT) -> Int8Check:
-    """Quantise, check against fp32, and write the graph to `target` and its check to `check_path(target)`."""
+               floor: float | None = None) -> Int8Check:
+    """Quantise, check against fp32 (`floor`: another minimum agreement than the task's), and write the graph to
+    `target` and its check to `check_path(target)`."""
     feeds = _feeds(loaded, texts or CheckTexts.bundled())
     tmp = target.with_name(target.name + f".{os.getpid()}.tmp")
     try:
         quantize(fp32_path, tmp, feeds, recipe)
-        result = check(fp32_path, tmp, feeds, loaded.task, recipe, min_word_agreement, min_pair_agreement)
+        result = check(fp32_path, tmp, feeds, loaded, recipe, floor)
         result.save(check_path(target))
         os.replace(tmp, target)
     finally:

@@ -93,6 +93,7 @@ def export_onnx(loaded, precision: str = "fp32") -> Path:
 
 class OnnxBackend:
     name = "onnx"
+    reason = ""  # why it runs the model: set by make_backend (selection.Choice.reason)
 
     def __init__(self, loaded, precision: str = "fp32", device: str = "cpu", threads: int | None = None) -> None:
         import onnxruntime as ort

@@ -37,6 +37,7 @@ def cpu_supports_bf16() -> bool:
 
 class TorchBackend:
     name = "torch"
+    reason = ""  # why it runs the model: set by make_backend (selection.Choice.reason)
 
     def __init__(self, model: torch.nn.Module, precision: str = "fp32", device: str = "cpu") -> None:
         if precision not in PRECISIONS:

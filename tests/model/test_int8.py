@@ -44,14 +44,14 @@ def test_the_check_is_written_beside_the_export_and_a_failed_one_keeps_auto_off_
     loaded = load_model(str(tiny_bundle_dir / "ner"), task="ner")
     fused = export_onnx(loaded, "fp32")
     target = fused.with_name("model.fused.int8.onnx")
-    impossible = build_int8(loaded, fused, target, min_word_agreement=1.01)  # the real check, a bar no model clears
+    impossible = build_int8(loaded, fused, target, floor=1.01)  # the real check, a bar no model clears
     written = json.loads((target.parent / CHECK_FILE).read_text())
-    assert written["passed"] is False and written["word_agreement"] == impossible.word_agreement and written["words"] > 100
+    assert written["passed"] is False and written["agreement"] == impossible.agreement and written["word_agreement"] > 0.5
     info = Predictor(ner=loaded, config=auto).info()["ner"]
     assert (info["backend"], info["precision"]) == ("onnx", "fp32")
     assert "int8 failed its check" in info["reason"] and "no native bf16" in info["reason"]
 
-    build_int8(loaded, fused, target, min_word_agreement=0.0)
+    build_int8(loaded, fused, target, floor=0.0)
     info = Predictor(ner=loaded, config=auto).info()["ner"]
     assert (info["backend"], info["precision"]) == ("onnx", "int8") and "passed its check" in info["reason"]
 

@@ -70,6 +70,7 @@ def test_health_ready_and_models(client):
     assert models["stance"]["labels"] == ["agree", "disagree", "other"]
     for m in models.values():
         assert m["max_length"] == 128 and m["backend"] == "torch" and m["name"].endswith("/" + m["task"])
+        assert (m["precision"], m["reason"]) == ("fp32", "fp32 asked for")  # KASHIF_PRECISION=fp32 (conftest)
         assert re.fullmatch(r"[0-9a-f]{12}", m["digest"]) and "source" not in m  # no path without --expose-model-paths
 
 
