@@ -37,6 +37,9 @@ VARIANTS: dict[str, Int8Recipe] = {  # most informative first: the JSON is rewri
     TODAY: Int8Recipe(per_channel=False, ranges="dynamic"),
     "static min/max, per-channel, heads fp32": Int8Recipe(exclude=HEADS),
     "static min/max, per-tensor, heads fp32": Int8Recipe(exclude=HEADS, per_channel=False),
+    "static min/max, per-channel, heads fp32, SmoothQuant 0.5": Int8Recipe(exclude=HEADS, smooth_alpha=0.5),
+    "static min/max, per-channel, heads fp32, SmoothQuant 0.5, nodes with error > 0.03 fp32": Int8Recipe(
+        exclude=HEADS, smooth_alpha=0.5, max_node_error=0.03),
     "static min/max, per-channel, heads + FFN out fp32": Int8Recipe(exclude=(*HEADS, r"layer\.\d+/output/dense")),
     "static percentile, per-channel, heads fp32": Int8Recipe(exclude=HEADS, ranges="percentile"),
     "dynamic, per-channel weights": Int8Recipe(ranges="dynamic"),
@@ -44,7 +47,7 @@ VARIANTS: dict[str, Int8Recipe] = {  # most informative first: the JSON is rewri
 }
 # Where batch-mates are measured (batch 1 against batch 32; today's dynamic int8: 1.7 % of ANERcorp test sentences,
 # bench/results/backends.json): static ranges make it 0 by construction, so once, for the chosen recipe.
-BATCH_CHECKED = ("static min/max, per-channel, heads fp32",)
+BATCH_CHECKED = ("static min/max, per-channel, heads fp32", "static min/max, per-channel, heads fp32, SmoothQuant 0.5, nodes with error > 0.03 fp32")
 
 
 def _dev_sets(data: Path, calibration_size: int, ner_limit: int | None, stance_limit: int | None) -> dict:
@@ -126,12 +129,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "int8_sensitivity")
     parser.add_argument("--calibration-size", type=int, default=100)
     parser.add_argument("--tasks", default="ner,stance")
+    parser.add_argument("--max-node-errors", default="", help="comma-separated bounds: a variant per bound that keeps "
+                        "in fp32 the heads and every node whose int8 output error exceeds it (Int8Recipe.max_node_error)")
     parser.add_argument("--ner-sentences", type=int, default=None, help="an evenly spread subset of ANERcorp dev")
     parser.add_argument("--stance-pairs", type=int, default=None, help="an evenly spread subset of ANS dev")
     parser.add_argument("--variants", default="", help="comma-separated substrings of variant names (default: all)")
     args = parser.parse_args(argv)
     data = _dev_sets(args.data, args.calibration_size, args.ner_sentences, args.stance_pairs)
     own_texts = CheckTexts.bundled()
+    for bound in filter(None, args.max_node_errors.split(",")):
+        VARIANTS[f"static min/max, per-channel, heads + nodes with error > {bound} fp32"] = Int8Recipe(
+            exclude=HEADS, max_node_error=float(bound))
     chosen = [name for name in VARIANTS if not args.variants or any(v in name for v in args.variants.split(","))]
     results: dict = {"command": "python -m bench.int8_sensitivity " + " ".join(argv or sys.argv[1:]), "tasks": {}}
     for task in args.tasks.split(","):

@@ -1,14 +1,18 @@
 """Static int8: ONNX Runtime's integer kernels with activation ranges fixed once, checked against fp32.
 
-How an int8 graph is made from the fused fp32 one (`build_int8`):
+How an int8 graph is made from the fused fp32 one (`quantize`), on calibration feeds (`CheckTexts`):
 
-1. `quantize_dynamic` picks the integer kernels (MatMulInteger, QAttention for the fused attention, weights int8,
-   per output channel), leaving the nodes a recipe excludes in fp32.
-2. Each `DynamicQuantizeLinear` (which scales activations per batch, so that a text's labels depended on its
-   batch-mates) becomes a `QuantizeLinear` with a fixed scale: the range of that activation over the calibration
-   feeds (min/max, or a percentile that clips rare outliers).
-3. The result is checked against the fp32 graph on fixed sentences and pairs (word labels, stance labels) and the
-   agreement is written next to the export (`CHECK_FILE`); `auto` uses int8 only where that check passed.
+1. SmoothQuant (`smooth`): where it lowers a node's int8 error, activation outliers are divided out of the node's
+   input channels and multiplied into its weight rows (an exact rewrite in fp32).
+2. `quantize_dynamic` picks the integer kernels (MatMulInteger, QAttention for the fused attention, weights int8
+   per output channel), leaving in fp32 the nodes the recipe excludes by name (the classifier and pooler) and those
+   whose int8 output error on the calibration activations exceeds its bound (`node_errors`).
+3. Each `DynamicQuantizeLinear` (which scales activations per batch, so that a text's labels depended on its
+   batch-mates) becomes a `QuantizeLinear` with a fixed scale: the min/max of that activation over the feeds.
+4. The result is checked against the fp32 graph on fixed sentences and pairs (`check`) and the agreement is
+   written next to the export (`CHECK_FILE`); `auto` uses int8 only where that check passed.
+
+The measurements behind the recipe: bench/results/int8_sensitivity.md.
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ CHECK_FILE = "model.int8.check.json"
 MIN_ENTITY_WORD_AGREEMENT = 0.985
 MIN_PAIR_AGREEMENT = 0.97
 CALIBRATION_PERCENTILE = 99.99  # for Int8Recipe(ranges="percentile"): the |activation| percentile a range keeps
-_MAX_SAMPLES_PER_TENSOR = 2_000_000  # values kept per activation for percentile ranges
+_MAX_SAMPLES_PER_TENSOR = 1_000_000  # values kept per activation for percentile ranges
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class Int8Recipe:
     a node that matches one stays fp32."""
 
     exclude: tuple[str, ...] = ()
+    max_node_error: float | None = None  # also keep in fp32 each node whose `node_errors` exceeds this
+    smooth_alpha: float | None = None  # SmoothQuant: move activation outliers into the weights (0.5 = halfway)
     per_channel: bool = True
     ranges: str = "minmax"  # or "percentile" (clips at CALIBRATION_PERCENTILE); "dynamic": per batch (comparison only)
 
@@ -47,7 +53,8 @@ class Int8Recipe:
 
 
 # The recipe `auto` and `--precision int8` use; bench/results/int8_sensitivity.md holds the measurements behind it.
-DEFAULT_RECIPE = Int8Recipe(exclude=(r"classifier", r"pooler"), per_channel=True, ranges="minmax")
+DEFAULT_RECIPE = Int8Recipe(exclude=(r"classifier", r"pooler"), max_node_error=0.03, per_channel=True, ranges="minmax",
+                            smooth_alpha=0.5)
 
 
 @dataclass
@@ -161,8 +168,17 @@ def _labels(session, feeds: list[_Feed]) -> list[np.ndarray]:
 
 
 # ---- building ------------------------------------------------------------------------
-def activation_ranges(fp32_path: Path, tensors: list[str], feeds: list[_Feed], ranges: str) -> dict[str, tuple[float, float]]:
-    """(low, high) of each named activation of the fp32 graph over the calibration feeds."""
+@dataclass
+class _Captured:
+    """Activations of the fp32 graph over the calibration feeds: range, and a sample of rows (tokens)."""
+
+    low: float = np.inf
+    high: float = -np.inf
+    rows: list[np.ndarray] = field(default_factory=list)
+    kept: int = 0
+
+
+def _capture(fp32_path: Path, tensors: list[str], feeds: list[_Feed]) -> dict[str, _Captured]:
     import onnx
 
     model = onnx.load(str(fp32_path))
@@ -170,28 +186,107 @@ def activation_ranges(fp32_path: Path, tensors: list[str], feeds: list[_Feed], r
     model.graph.output.extend(onnx.ValueInfoProto(name=t) for t in tensors if t not in known)
     session = _session(model)
     names = {i.name for i in session.get_inputs()}
-    lows = {t: np.inf for t in tensors}
-    highs = {t: -np.inf for t in tensors}
-    samples: dict[str, list[np.ndarray]] = {t: [] for t in tensors}
-    kept = dict.fromkeys(tensors, 0)
+    found = {t: _Captured() for t in tensors}
     for feed in feeds:
         values = session.run(tensors, {k: v for k, v in feed.inputs.items() if k in names})
         for t, v in zip(tensors, values):
-            lows[t], highs[t] = min(lows[t], float(v.min())), max(highs[t], float(v.max()))
-            if ranges == "percentile" and kept[t] < _MAX_SAMPLES_PER_TENSOR:
-                samples[t].append(v.ravel())
-                kept[t] += v.size
+            seen = found[t]
+            seen.low, seen.high = min(seen.low, float(v.min())), max(seen.high, float(v.max()))
+            if seen.kept < _MAX_SAMPLES_PER_TENSOR:
+                seen.rows.append(v.reshape(-1, v.shape[-1]))
+                seen.kept += v.size
+    return found
+
+
+def _range(seen: _Captured, ranges: str) -> tuple[float, float]:
     if ranges == "minmax":
-        return {t: (lows[t], highs[t]) for t in tensors}
+        return seen.low, seen.high
     if ranges != "percentile":
         raise ValueError(f"unknown activation ranges {ranges!r}; use minmax or percentile")
-    out = {}
-    for t in tensors:
-        values = np.concatenate(samples[t])
-        low = float(np.percentile(values, 100 - CALIBRATION_PERCENTILE))
-        high = float(np.percentile(values, CALIBRATION_PERCENTILE))
-        out[t] = (low, high)
+    values = np.concatenate([r.ravel() for r in seen.rows])
+    return float(np.percentile(values, 100 - CALIBRATION_PERCENTILE)), float(np.percentile(values, CALIBRATION_PERCENTILE))
+
+
+def activation_ranges(fp32_path: Path, tensors: list[str], feeds: list[_Feed], ranges: str) -> dict[str, tuple[float, float]]:
+    """(low, high) of each named activation of the fp32 graph over the calibration feeds."""
+    return {t: _range(seen, ranges) for t, seen in _capture(fp32_path, tensors, feeds).items()}
+
+
+def _weighted_nodes(model) -> list[tuple[str, str, np.ndarray]]:
+    """(node name, activation input, 2-D weight) of each MatMul / fused Attention with a constant weight."""
+    from onnx import numpy_helper
+
+    weights = {i.name: i for i in model.graph.initializer}
+    out = []
+    for node in model.graph.node:
+        if node.op_type in ("MatMul", "Attention") and len(node.input) > 1 and node.input[1] in weights:
+            weight = numpy_helper.to_array(weights[node.input[1]])
+            if weight.ndim == 2:
+                out.append((node.name, node.input[0], weight))
     return out
+
+
+def node_errors(fp32_path: Path, feeds: list[_Feed], recipe: Int8Recipe) -> dict[str, float]:
+    """Each int8 candidate node's relative output error (Frobenius) on the calibration activations when its input
+    takes the recipe's fixed range and its weight int8: the measure `Int8Recipe.max_node_error` bounds."""
+    import onnx
+
+    nodes = _weighted_nodes(onnx.load(str(fp32_path)))
+    captured = _capture(fp32_path, sorted({x for _, x, _ in nodes}), feeds)
+    return {name: _int8_error(np.concatenate(captured[x].rows), weight, _range(captured[x], recipe.ranges), recipe.per_channel)
+            for name, x, weight in nodes}
+
+
+def _int8_error(rows: np.ndarray, weight: np.ndarray, bounds: tuple[float, float], per_channel: bool) -> float:
+    """Relative (Frobenius) error of rows @ weight when rows take the fixed range `bounds` in uint8 and the weight
+    symmetric int8 (per output channel or per tensor), as ONNX Runtime's kernels compute it."""
+    rows = rows.astype(np.float32)
+    scale, zero_point = _uint8_scale(*bounds)
+    rows_q = (np.clip(np.round(rows / scale) + zero_point, 0, 255) - zero_point) * scale
+    w_scale = np.abs(weight).max(axis=0 if per_channel else None) / 127.0
+    w_scale = np.where(w_scale == 0, 1.0, w_scale)
+    weight_q = np.clip(np.round(weight / w_scale), -127, 127) * w_scale
+    exact = rows @ weight
+    return float(np.linalg.norm(exact - rows_q @ weight_q) / max(np.linalg.norm(exact), 1e-12))
+
+
+def smooth(fp32_path: Path, feeds: list[_Feed], recipe: Int8Recipe, target: Path) -> None:
+    """SmoothQuant (Xiao et al. 2023): before an int8 candidate node, divide input channel j by
+    s_j = max|x_j|^a / max|W_j|^(1-a) (a Mul) and multiply weight row j by it, so that the output is unchanged and
+    activation outliers no longer stretch the whole tensor's int8 range. Only where that lowers the node's int8
+    error on the calibration activations (it raises it on some FFN outputs). Writes the smoothed fp32 graph."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(fp32_path))
+    names = [n.name for n in model.graph.node]
+    nodes = [n for n in _weighted_nodes(model) if n[0] not in set(recipe.excluded(names))]
+    captured = _capture(fp32_path, sorted({x for _, x, _ in nodes}), feeds)
+    alpha = recipe.smooth_alpha
+    by_name = {n.name: n for n in model.graph.node}
+    replaced = set()
+    for name, x, weight in nodes:
+        rows = np.concatenate(captured[x].rows)
+        x_max, w_max = np.abs(rows).max(axis=0), np.abs(weight).max(axis=1)
+        scales = np.where((x_max > 0) & (w_max > 0), x_max ** alpha / np.maximum(w_max, 1e-8) ** (1 - alpha), 1.0)
+        scales = np.clip(scales, 1e-4, 1e4).astype(np.float32)
+        smoothed_rows, smoothed_weight = rows / scales, (weight * scales[:, None]).astype(np.float32)
+        plain = _int8_error(rows, weight, _range(captured[x], recipe.ranges), recipe.per_channel)
+        bounds = (float(smoothed_rows.min()), float(smoothed_rows.max()))
+        if _int8_error(smoothed_rows, smoothed_weight, bounds, recipe.per_channel) >= plain:
+            continue
+        node = by_name[name]
+        inverse, smoothed, weights = f"{name}_smooth_inv", f"{name}_smooth_in", f"{name}_smooth_w"
+        model.graph.initializer.extend([numpy_helper.from_array(1.0 / scales, inverse),
+                                        numpy_helper.from_array(smoothed_weight, weights)])
+        model.graph.node.insert(list(model.graph.node).index(node), helper.make_node("Mul", [x, inverse], [smoothed], name=f"{name}_smooth"))
+        replaced.add(node.input[1])
+        node.input[0], node.input[1] = smoothed, weights
+    used = {i for n in model.graph.node for i in n.input}
+    unused = [i for i in model.graph.initializer if i.name in replaced and i.name not in used]
+    for initializer in unused:
+        model.graph.initializer.remove(initializer)
+    onnx.save(model, str(target))
 
 
 def _uint8_scale(low: float, high: float) -> tuple[np.float32, np.uint8]:
@@ -237,11 +332,18 @@ def quantize(fp32_path: Path, target: Path, feeds: list[_Feed], recipe: Int8Reci
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    smoothed = target.with_name(target.name + ".smoothed.tmp")
+    if recipe.smooth_alpha is not None:
+        smooth(fp32_path, feeds, recipe, smoothed)
+        fp32_path, known_ranges = smoothed, None
     names = [n.name for n in onnx.load(str(fp32_path), load_external_data=False).graph.node]
+    excluded = recipe.excluded(names)
+    if recipe.max_node_error is not None:
+        excluded += [n for n, error in node_errors(fp32_path, feeds, recipe).items() if error > recipe.max_node_error]
     dynamic = target.with_name(target.name + ".dynamic.tmp")
     try:
         quantize_dynamic(str(fp32_path), str(dynamic), weight_type=QuantType.QInt8, per_channel=recipe.per_channel,
-                         nodes_to_exclude=recipe.excluded(names),
+                         nodes_to_exclude=excluded,
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT, "MatMulConstBOnly": True})
         if recipe.ranges == "dynamic":  # per batch, as ONNX Runtime ships it: for comparison only
             os.replace(dynamic, target)
@@ -252,6 +354,7 @@ def quantize(fp32_path: Path, target: Path, feeds: list[_Feed], recipe: Int8Reci
         freeze_activation_scales(dynamic, known_ranges, target)
     finally:
         dynamic.unlink(missing_ok=True)
+        smoothed.unlink(missing_ok=True)
 
 
 def min_agreement(task: str) -> float:

@@ -79,3 +79,22 @@ def test_a_named_backend_and_precision_are_used_as_named(tiny_bundle_dir, monkey
     assert (info["ner"]["backend"], info["ner"]["precision"]) == ("torch", "fp32")
     info = Predictor.from_refs(model=str(tiny_bundle_dir), config=PredictorConfig(backend="torch", precision="bf16")).info()
     assert (info["ner"]["precision"], info["ner"]["reason"]) == ("bf16", "asked for")
+
+
+def test_nodes_whose_int8_error_exceeds_the_bound_stay_fp32(tiny_bundle_dir, own_cache):
+    import onnx
+
+    from kashif.model.backends.int8 import CheckTexts, Int8Recipe, _feeds, node_errors, quantize
+    from kashif.model.backends.onnx_backend import export_onnx
+    from kashif.model.loading import load_model
+
+    loaded = load_model(str(tiny_bundle_dir / "ner"), task="ner")
+    fused = export_onnx(loaded, "fp32")
+    feeds = _feeds(loaded, CheckTexts.bundled())
+    errors = node_errors(fused, feeds, Int8Recipe())
+    assert len(errors) >= 8 and all(0 < e < 1 for e in errors.values())  # 2 layers × (Attention + 3 MatMul) + classifier
+    worst = max(errors, key=errors.get)
+    target = fused.with_name("bounded.onnx")
+    quantize(fused, target, feeds, Int8Recipe(max_node_error=sorted(errors.values())[-2]))  # all but the worst node
+    nodes = {n.name: n.op_type for n in onnx.load(str(target)).graph.node}
+    assert nodes[worst] in ("MatMul", "Attention") and "MatMulInteger" in nodes.values()
