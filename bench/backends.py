@@ -1,9 +1,12 @@
-"""Section `backends`: torch fp32 / bf16 autocast / dynamic int8 and ONNX Runtime
-fp32 (fused) / int8 behind the one Predictor: speed, size, RSS, and what each
-costs in quality (ΔF1 on ANERcorp test, Δmacro-F1 on ANS test)."""
+"""Section `backends`: torch fp32 / bf16 weights / dynamic int8 and ONNX Runtime
+fp32 (fused) / static int8 behind the one Predictor, and what `auto` picks on this
+host as it is and emulating a CPU without bf16 (KASHIF_CPU_BF16=0): speed, size, RSS,
+what each costs in quality (ΔF1 on ANERcorp test, Δmacro-F1 on ANS test), and the
+ratio of `auto` to the Hugging Face pipeline on both."""
 from __future__ import annotations
 
 import io
+import os
 import time
 from pathlib import Path
 
@@ -22,6 +25,10 @@ from bench.common import (
 from kashif.model.tasks import TASK_NAMES
 
 BACKENDS = [("torch", "fp32"), ("torch", "bf16"), ("torch", "int8"), ("onnx", "fp32"), ("onnx", "int8")]
+AUTO = ("auto", "auto")
+# `auto` measured on this host as it is and as a CPU without native bf16 would run it (the environment of its process).
+HOSTS = {"as-is": {}, "no native bf16 (KASHIF_CPU_BF16=0)": {"KASHIF_CPU_BF16": "0"}}
+PIPELINE_BATCH = 8
 MAX_F1_DROP = 0.3  # points of F1, the issue's bound for a default
 
 
@@ -41,6 +48,7 @@ def _size_mb(predictor, task: str, model_dir: str) -> float:
 
 def measure_backend(spec: dict) -> dict:
     """One backend on one process: NER (speed, and F1 when gold tags are given) and stance."""
+    os.environ.update(spec.get("env", {}))
     from kashif.model.predictor import Predictor, PredictorConfig
 
     config = PredictorConfig(backend=spec["backend"], precision=spec["precision"], threads=spec["threads"])
@@ -50,6 +58,7 @@ def measure_backend(spec: dict) -> dict:
                                     tasks=tuple(t for t in TASK_NAMES if spec.get(f"{t}_model")))
     out["load_seconds"] = time.perf_counter() - t0
     out["rss_after_load_mb"] = round(rss_mb(), 1)
+    out["chosen"] = {task: {k: info[k] for k in ("backend", "precision", "reason")} for task, info in predictor.info().items()}
     if spec.get("ner_model"):
         from kashif.training.evaluate import entities_to_tags, join_tokens
         from kashif.training.metrics import ner_metrics
@@ -111,31 +120,54 @@ def run(opts: BenchOptions) -> dict:
     if ner is None and stance is None:
         notes.append("bundled model absent (model/bundled/): no quality figures; speed on the BERT-base shape only")
 
+    runs = [(backend, precision, "as-is", {}) for backend, precision in backends]
+    runs += [(*AUTO, host, env) for host, env in HOSTS.items()]
     rows = []
-    for backend, precision in backends:
-        row: dict = {"backend": backend, "precision": precision}
+    for backend, precision, host, env in runs:
+        row: dict = {"backend": backend, "precision": precision, "host": host}
         if ner or stance:
-            spec = {"backend": backend, "precision": precision, "threads": opts.threads,
+            spec = {"backend": backend, "precision": precision, "threads": opts.threads, "env": env,
                     "ner_model": str(ner) if ner else None, "tokens": tokens, "tags": tags,
                     "stance_model": str(stance) if stance else None, **stance_spec}
             try:
                 row["bundled"] = call_in_subprocess("bench.backends:measure_backend", spec, threads=opts.threads)
             except WorkerError as err:
                 row["bundled"] = {"error": str(err)}
-        spec = {"backend": backend, "precision": precision, "threads": opts.threads, "ner_model": str(base), "tokens": base_tokens}
+        spec = {"backend": backend, "precision": precision, "threads": opts.threads, "env": env, "ner_model": str(base),
+                "tokens": base_tokens}
         try:
             row["base"] = call_in_subprocess("bench.backends:measure_backend", spec, threads=opts.threads)
         except WorkerError as err:
             row["base"] = {"error": str(err)}
         rows.append(row)
-        print(f"  backends: {backend} {precision} done", flush=True)
+        print(f"  backends: {backend} {precision} ({host}) done", flush=True)
 
     _add_deltas(rows)
-    payload = {"rows": rows, "notes": notes, "recommended_default": recommend(rows),
+    pipeline = _pipeline_ratios(opts, rows, str(ner), tokens) if ner else None
+    payload = {"rows": rows, "notes": notes, "recommended_default": recommend(rows), "pipeline": pipeline,
                "sentences": {"bundled_ner": len(tokens), "base": len(base_tokens), "stance_pairs": len(stance_spec.get("stance_texts", []))}}
     write_result(opts, "backends", payload)
     plot(opts, payload)
     return payload
+
+
+def _pipeline_ratios(opts: BenchOptions, rows: list[dict], ner_model: str, tokens: list[list[str]]) -> dict:
+    """The Hugging Face token-classification pipeline (torch fp32, batch PIPELINE_BATCH) on the bundled NER model,
+    and `auto`'s speed over it on each host."""
+    from kashif.training.evaluate import join_tokens
+
+    spec = {"model": ner_model, "texts": [join_tokens(t)[0] for t in tokens], "batch_size": PIPELINE_BATCH, "threads": opts.threads}
+    try:
+        measured = call_in_subprocess("bench.predictor_vs_pipeline:measure_pipeline", spec, threads=opts.threads)
+    except WorkerError as err:
+        return {"error": str(err)}
+    per_s = len(tokens) / measured["seconds"]
+    out = {"batch_size": PIPELINE_BATCH, "sentences_per_s": per_s}
+    for row in rows:
+        if (row["backend"], row["precision"]) == AUTO and _get(row, "bundled", "ner", "sentences_per_s"):
+            out[f"auto, {row['host']}"] = {"chosen": _get(row, "bundled", "chosen", "ner"),
+                                           "times_pipeline": _get(row, "bundled", "ner", "sentences_per_s") / per_s}
+    return out
 
 
 def _get(row: dict, *keys: str):
@@ -147,7 +179,7 @@ def _get(row: dict, *keys: str):
 
 
 def _add_deltas(rows: list[dict]) -> None:
-    ref = next(r for r in rows if (r["backend"], r["precision"]) == ("torch", "fp32"))
+    ref = next(r for r in rows if (r["backend"], r["precision"]) == ("torch", "fp32"))  # "× fp32" and Δ are against it
     for row in rows:
         for path, key in ((("bundled", "ner"), "f1"), (("bundled", "stance"), "macro_f1")):
             here, there = _get(row, *path, key), _get(ref, *path, key)
@@ -159,10 +191,10 @@ def _add_deltas(rows: list[dict]) -> None:
                 _get(row, *path)["speedup_vs_torch_fp32"] = here / there
 
 
-# Dynamic int8 (torch and ONNX Runtime) scales activations per batch, so a text's labels
-# depend on which other texts share its batch (1.7 % of ANERcorp test sentences changed
-# with ORT int8): measured and reported, but not eligible as the default.
-BATCH_DEPENDENT_PRECISIONS = {"int8"}
+# Torch's dynamic int8 scales activations per batch, so a text's labels depend on which
+# other texts share its batch (1.7 % of ANERcorp test sentences changed with ORT's dynamic
+# int8, which Kashif no longer uses): measured and reported, but not eligible as the default.
+BATCH_DEPENDENT = {("torch", "int8")}
 
 
 def recommend(rows: list[dict]) -> dict:
@@ -171,7 +203,7 @@ def recommend(rows: list[dict]) -> dict:
     those whose labels do not depend on batch composition."""
     candidates = []
     for row in rows:
-        if row["precision"] in BATCH_DEPENDENT_PRECISIONS:
+        if (row["backend"], row["precision"]) in BATCH_DEPENDENT or (row["backend"], row["precision"]) == AUTO:
             continue
         drops = [d for d in (_get(row, "bundled", "ner", "delta_f1"), _get(row, "bundled", "stance", "delta_macro_f1")) if d is not None]
         if any(d < -MAX_F1_DROP for d in drops):
@@ -183,7 +215,7 @@ def recommend(rows: list[dict]) -> dict:
         return {"backend": "torch", "precision": "fp32", "why": "no other backend measured within the quality bound"}
     speed, row, checked = max(candidates, key=lambda c: c[0])
     why = (f"{speed:.2f}× torch fp32" + ("" if checked else "; quality NOT checked (no bundled model)")
-           + f"; {'/'.join(sorted(BATCH_DEPENDENT_PRECISIONS))} not eligible: labels depend on batch composition")
+           + f"; {', '.join(' '.join(p) for p in sorted(BATCH_DEPENDENT))} not eligible: labels depend on batch composition")
     return {"backend": row["backend"], "precision": row["precision"], "speedup": speed, "quality_checked": checked, "why": why}
 
 
@@ -194,7 +226,7 @@ def plot(opts: BenchOptions, payload: dict) -> None:
     import matplotlib.pyplot as plt
 
     rows = payload["rows"]
-    names = [f"{r['backend']} {r['precision']}" for r in rows]
+    names = [f"{r['backend']} {r['precision']}" + ("" if r.get("host", "as-is") == "as-is" else f" ({r['host']})") for r in rows]
     series = [("BERT-base shape, NER sentences/s", ("base", "ner", "sentences_per_s")),
               ("bundled NER, sentences/s", ("bundled", "ner", "sentences_per_s")),
               ("bundled NER, ΔF1 (points)", ("bundled", "ner", "delta_f1"))]

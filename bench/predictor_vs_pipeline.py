@@ -140,7 +140,7 @@ def measure_pipeline(spec: dict) -> dict:
 def fastest_backend(opts: BenchOptions) -> tuple[str, str]:
     """The fastest backend on the base model among those that keep ΔF1 ≤ 0.3 on
     the bundled model, from this run's backends section when there is one;
-    otherwise the library's default (torch, `--precision auto`)."""
+    otherwise the library's default (`--backend auto --precision auto`)."""
     path = opts.results_dir / "backends.json"
     try:
         data = json.loads(path.read_text())
@@ -149,9 +149,7 @@ def fastest_backend(opts: BenchOptions) -> tuple[str, str]:
             return choice["backend"], choice["precision"]
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    from kashif.model.backends import resolve_precision
-
-    return "torch", resolve_precision("auto", "torch", "cpu")
+    return "auto", "auto"
 
 
 def compare_on_model(opts: BenchOptions, name: str, model_dir: str, sentences: list[list[str]], pipeline_batches: Sequence[int]) -> dict:

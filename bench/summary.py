@@ -84,7 +84,7 @@ def _backends(d: dict) -> list[str]:
     for r in d["rows"]:
         base, bun = r.get("base", {}), r.get("bundled", {})
         out.append(
-            f"| {r['backend']} {r['precision']} | {_f(_get(base, 'ner', 'sentences_per_s'))} | {_f(_get(base, 'ner', 'speedup_vs_torch_fp32'), 2, '×')} | "
+            f"| {_backend_row_name(r)} | {_f(_get(base, 'ner', 'sentences_per_s'))} | {_f(_get(base, 'ner', 'speedup_vs_torch_fp32'), 2, '×')} | "
             f"{_f(base.get('peak_rss_mb'), 0)} | {_f(_get(base, 'ner', 'size_mb'), 0)} | {_f(_get(bun, 'ner', 'sentences_per_s'))} | "
             f"{_f(_get(bun, 'ner', 'f1'), 2)} | {_f(_get(bun, 'ner', 'delta_f1'), 2)} | {_f(_get(bun, 'stance', 'pairs_per_s'))} | "
             f"{_f(_get(bun, 'stance', 'macro_f1'), 2)} | {_f(_get(bun, 'stance', 'delta_macro_f1'), 2)} | {_f(bun.get('peak_rss_mb'), 0)} | "
@@ -93,9 +93,22 @@ def _backends(d: dict) -> list[str]:
             if "error" in r.get(part, {}):
                 out.append(f"|  ↳ {part} failed: {r[part]['error'][:160]} |||||||||||||")
     rec = d.get("recommended_default") or {}
-    out += ["", f"**Fastest setting within ΔF1 ≤ {MAX_F1_DROP} (NER and stance) with batch-independent labels — the default:** `--backend {rec.get('backend')} --precision {rec.get('precision')}` — {rec.get('why')}", ""]
+    out += ["", f"**Fastest named setting on this host within ΔF1 ≤ {MAX_F1_DROP} (NER and stance) with batch-independent labels:** `--backend {rec.get('backend')} --precision {rec.get('precision')}` — {rec.get('why')}", ""]
+    pipeline = d.get("pipeline") or {}
+    for key, value in pipeline.items():
+        if key.startswith("auto, "):
+            out.append(f"- {key}: {_f(value['times_pipeline'], 2, '×')} the Hugging Face pipeline (torch fp32, batch "
+                       f"{pipeline['batch_size']}, {_f(pipeline['sentences_per_s'])} sentences/s) on the bundled NER model")
     out += [f"- {n}" for n in d.get("notes", [])]
     return out + ["", "![backends](backends.png)", ""]
+
+
+def _backend_row_name(row: dict) -> str:
+    """A row of the backends table: the path asked for, and for `auto` the host and what it chose."""
+    if (row["backend"], row["precision"]) != ("auto", "auto"):
+        return f"{row['backend']} {row['precision']}"
+    chosen = _get(row, "bundled", "chosen", "ner") or _get(row, "base", "chosen", "ner") or {}
+    return f"auto, {row.get('host')} → {chosen.get('backend')} {chosen.get('precision')}"
 
 
 def _flops(d: dict) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from kashif.model.backends import BACKENDS, PRECISION_CHOICES, Backend, make_backend
+from kashif.model.backends import BACKEND_CHOICES, PRECISION_CHOICES, Backend, make_backend
 from kashif.model.decoding import (
     NER_DECODINGS,
     SUBWORD_STRATEGIES,
@@ -73,9 +73,11 @@ class PredictorConfig:
     config), it takes the same `KASHIF_*` variables as the flags."""
 
     device: str = setting("cpu", "cpu, cuda or cuda:N", env="KASHIF_DEVICE", group=MODEL)
-    backend: str = setting("torch", "inference backend", env="KASHIF_BACKEND", choices=BACKENDS, group=MODEL)
-    precision: str = setting("auto", "auto: bf16 where the hardware has it (torch), else fp32", env="KASHIF_PRECISION",
-                             choices=PRECISION_CHOICES, group=MODEL)  # see model.backends.resolve_precision
+    backend: str = setting("auto", "inference backend; auto: chosen with the precision", env="KASHIF_BACKEND",
+                           choices=BACKEND_CHOICES, group=MODEL)
+    precision: str = setting("auto", "auto: bf16 where the CPU has it natively, else int8 that passed its check against "
+                             "fp32, else fp32", env="KASHIF_PRECISION", choices=PRECISION_CHOICES, group=MODEL)
+    # how auto decides: model.backends.selection
     batch_size: int = setting(32, "sentences (or pairs) per batch", env="KASHIF_BATCH_SIZE", group=MODEL)
     max_batch_tokens: int = setting(8192, "padded tokens per batch", env="KASHIF_MAX_BATCH_TOKENS", group=MODEL)
     # None keeps the runtime's own default; torch and ONNX Runtime both get this number
@@ -209,8 +211,9 @@ class Predictor(TaskMethods):
                 "labels": loaded.labels,
                 "multi_label": loaded.multi_label,
                 "max_length": self._max_length(loaded),
-                "backend": self.config.backend,
+                "backend": self.backend(task).name,
                 "precision": self.backend(task).precision,
+                "reason": self.backend(task).reason,
                 "device": self.config.device,
                 "normalization": loaded.metadata.normalization.to_dict(),
                 "metrics": loaded.metadata.metrics,

@@ -1,16 +1,21 @@
-"""ONNX Runtime backend: the model exported once, graph-fused, optionally int8-quantised.
+"""ONNX Runtime backend: the model exported once, graph-fused, optionally int8-quantised (static, checked:
+see int8.py).
 
 Exports are cached under `$KASHIF_CACHE_DIR` (default ~/.cache/kashif/onnx), never
-inside the model directory (which may be the installed package).
+inside the model directory (which may be the installed package); the int8 export's
+check against fp32 lies beside it (`model.int8.check.json`).
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from kashif.model.backends.int8 import Int8Check, build_int8, check_path
 
 ONNX_PRECISIONS = ("fp32", "int8")
 
@@ -35,50 +40,63 @@ def _atomic_target(path: Path):
     return Path(tmp)
 
 
+def _say(message: str) -> None:
+    """Progress of a one-off export, on stderr (stdout carries the commands' answers)."""
+    print(f"kashif: {message}", file=sys.stderr, flush=True)
+
+
+def int8_export(loaded) -> tuple[Path, Int8Check]:
+    """The static int8 graph and its check against fp32, made (once per model version) where missing."""
+    fused = export_onnx(loaded, "fp32")
+    target = fused.with_name("model.fused.int8.onnx")
+    found = Int8Check.load(check_path(target)) if target.is_file() else None
+    if found is None:
+        _say(f"building the int8 export of {loaded.source} (once per model version: calibration and a check "
+             f"against fp32) in {target.parent}")
+        found = build_int8(loaded, fused, target)
+        _say(f"int8 export {'passed' if found.passed else 'FAILED'} its check: {found.summary()}")
+    return target, found
+
+
 def export_onnx(loaded, precision: str = "fp32") -> Path:
     """Path of the optimised (and, for int8, quantised) ONNX graph, exporting it if needed."""
-    import onnx
     import torch
     import transformers
 
     from kashif.model.tasks import TOKEN, task_named
 
+    if precision == "int8":
+        return int8_export(loaded)[0]
     directory = _cache_dir(loaded.source)
     fused = directory / "model.fused.onnx"
-    target = fused if precision == "fp32" else directory / "model.fused.int8.onnx"
-    if target.is_file():
-        return target
-    if not fused.is_file():
-        head = task_named(loaded.task).head
-        auto = getattr(transformers, head.auto_class)
-        # Eager attention exports as plain ops that ORT's optimiser fuses; SDPA does not fuse.
-        model = auto.from_pretrained(loaded.source, attn_implementation="eager").eval()
-        names = ["input_ids", "attention_mask"] + (["token_type_ids"] if "token_type_ids" in loaded.tokenizer.model_input_names else [])
-        dummy = tuple(torch.ones((2, 8), dtype=torch.long) for _ in names)
-        axes = {n: {0: "batch", 1: "sequence"} for n in names}
-        axes["logits"] = {0: "batch", 1: "sequence"} if head == TOKEN else {0: "batch"}
-        raw = _atomic_target(directory / "model.onnx")
-        with torch.inference_mode():
-            torch.onnx.export(model, dummy, str(raw), input_names=names, output_names=["logits"], dynamic_axes=axes, opset_version=17, dynamo=False)
-        from onnxruntime.transformers.optimizer import optimize_model
+    if fused.is_file():
+        return fused
+    _say(f"building the ONNX export of {loaded.source} (once per model version) in {directory}")
+    head = task_named(loaded.task).head
+    auto = getattr(transformers, head.auto_class)
+    # Eager attention exports as plain ops that ORT's optimiser fuses; SDPA does not fuse.
+    model = auto.from_pretrained(loaded.source, attn_implementation="eager").eval()
+    names = ["input_ids", "attention_mask"] + (["token_type_ids"] if "token_type_ids" in loaded.tokenizer.model_input_names else [])
+    dummy = tuple(torch.ones((2, 8), dtype=torch.long) for _ in names)
+    axes = {n: {0: "batch", 1: "sequence"} for n in names}
+    axes["logits"] = {0: "batch", 1: "sequence"} if head == TOKEN else {0: "batch"}
+    raw = _atomic_target(directory / "model.onnx")
+    with torch.inference_mode():
+        torch.onnx.export(model, dummy, str(raw), input_names=names, output_names=["logits"], dynamic_axes=axes, opset_version=17, dynamo=False)
+    from onnxruntime.transformers.optimizer import optimize_model
 
-        config = model.config
-        optimized = optimize_model(str(raw), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size)
-        tmp = _atomic_target(fused)
-        optimized.save_model_to_file(str(tmp))
-        os.replace(tmp, fused)
-        raw.unlink(missing_ok=True)
-    if precision == "int8":
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        tmp = _atomic_target(target)
-        quantize_dynamic(str(fused), str(tmp), weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-        os.replace(tmp, target)
-    return target
+    config = model.config
+    optimized = optimize_model(str(raw), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size)
+    tmp = _atomic_target(fused)
+    optimized.save_model_to_file(str(tmp))
+    os.replace(tmp, fused)
+    raw.unlink(missing_ok=True)
+    return fused
 
 
 class OnnxBackend:
     name = "onnx"
+    reason = ""  # why it runs the model: set by make_backend (selection.Choice.reason)
 
     def __init__(self, loaded, precision: str = "fp32", device: str = "cpu", threads: int | None = None) -> None:
         import onnxruntime as ort

@@ -1,15 +1,27 @@
 """PyTorch backend: fp32, bf16 weights, or dynamic int8 quantisation of Linear layers."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
 from kashif.model.backends import PRECISIONS
 
+CPU_BF16_ENV = "KASHIF_CPU_BF16"  # 0/1: overrides the check below, e.g. to emulate a CPU without bf16
+
 
 def cpu_supports_bf16() -> bool:
     """True where the CPU computes bf16 natively (AVX512-BF16 or AMX); oneDNN also
-    emulates bf16 on plain AVX-512, but slower than fp32."""
+    emulates bf16 on plain AVX-512, but slower than fp32. `KASHIF_CPU_BF16=0|1` overrides."""
+    override = os.environ.get(CPU_BF16_ENV, "").strip()
+    if override:
+        from kashif.model.settings import parse_bool
+
+        try:
+            return parse_bool(override)
+        except ValueError as err:
+            raise ValueError(f"{CPU_BF16_ENV}: {err}") from None
     try:
         if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
             return False
@@ -25,6 +37,7 @@ def cpu_supports_bf16() -> bool:
 
 class TorchBackend:
     name = "torch"
+    reason = ""  # why it runs the model: set by make_backend (selection.Choice.reason)
 
     def __init__(self, model: torch.nn.Module, precision: str = "fp32", device: str = "cpu") -> None:
         if precision not in PRECISIONS:

@@ -218,6 +218,8 @@ class ModelOut(BaseModel):
     max_length: int
     backend: str
     precision: str
+    reason: str = Field("", description="why this backend and precision run the model (e.g. the CPU has no native bf16 "
+                        "and int8 passed its check against fp32)")
     metrics: dict[str, Any] = Field(default_factory=dict)
 
 

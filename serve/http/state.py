@@ -90,7 +90,8 @@ async def load_models(state: ServiceState, predictor: Predictor | None) -> None:
     state.metrics.set_models(info)
     state.metrics.ready.set(1)
     state.ready = True
-    log.info("ready: %s", ", ".join(f"{task} {entry['name']}@{entry['digest']} from {entry['source']}" for task, entry in info.items()))
+    log.info("ready: %s", ", ".join(f"{task} {entry['name']}@{entry['digest']} from {entry['source']}, {entry['backend']} "
+                                    f"{entry['precision']} ({entry['reason']})" for task, entry in info.items()))
 
 
 @contextlib.asynccontextmanager

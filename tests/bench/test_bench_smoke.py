@@ -96,3 +96,20 @@ def test_soak_mix_is_seeded_and_covers_routes_and_sizes(tmp_path):
     assert json.loads(json_path.read_text())["statuses"] == {"200": 4}
     md = md_path.read_text()
     assert "python -m bench.soak --requests 4" in md and "commit abc" in md and "p99 30 ms" in md and "800.0 MB" in md
+
+
+def test_backends_recommendation_skips_batch_dependent_int8_and_names_auto_rows():
+    from bench.backends import recommend
+    from bench.summary import _backend_row_name
+
+    def row(backend, precision, speed, delta, host="as-is"):
+        return {"backend": backend, "precision": precision, "host": host,
+                "bundled": {"ner": {"delta_f1": delta, "speedup_vs_torch_fp32": speed}, "stance": {"delta_macro_f1": 0.0},
+                            "chosen": {"ner": {"backend": "onnx", "precision": "int8"}}}}
+
+    rows = [row("torch", "fp32", 1.0, 0.0), row("torch", "int8", 2.3, -0.1), row("onnx", "int8", 2.4, -0.2),
+            row("onnx", "fp32", 1.3, 0.0), row("auto", "auto", 9.9, 0.0, host="no native bf16 (KASHIF_CPU_BF16=0)")]
+    assert (recommend(rows)["backend"], recommend(rows)["precision"]) == ("onnx", "int8")
+    rows[2]["bundled"]["ner"]["delta_f1"] = -0.5  # past the bound
+    assert (recommend(rows)["backend"], recommend(rows)["precision"]) == ("onnx", "fp32")
+    assert _backend_row_name(rows[-1]) == "auto, no native bf16 (KASHIF_CPU_BF16=0) → onnx int8"

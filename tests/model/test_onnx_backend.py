@@ -8,7 +8,7 @@ pytest.importorskip("onnxruntime")
 def test_onnx_fp32_matches_torch(tiny_bundle_dir, arabic_sentences):
     docs = arabic_sentences[:25]
     torch_predictor = Predictor.from_refs(model=str(tiny_bundle_dir), config=PredictorConfig(precision="fp32"))
-    onnx_predictor = Predictor.from_refs(model=str(tiny_bundle_dir), config=PredictorConfig(backend="onnx"))
+    onnx_predictor = Predictor.from_refs(model=str(tiny_bundle_dir), config=PredictorConfig(backend="onnx", precision="fp32"))
     expected = torch_predictor.entities(docs)
     got = onnx_predictor.entities(docs)
     assert [[(e.start, e.end, e.label) for e in doc] for doc in got] == [[(e.start, e.end, e.label) for e in doc] for doc in expected]

@@ -130,14 +130,19 @@ def test_batches_by_length_respects_limits():
 
 
 def test_auto_precision_is_bf16_only_where_the_cpu_has_it(tiny_bundle_dir):
-    from kashif.model.backends import resolve_precision
+    from kashif.model.backends.selection import choose
     from kashif.model.backends.torch_backend import cpu_supports_bf16
+    from kashif.model.loading import load_model
 
-    assert resolve_precision("auto", "onnx") == "fp32"
-    assert resolve_precision("int8", "torch") == "int8"
+    loaded = load_model(str(tiny_bundle_dir / "ner"), task="ner")
+    assert choose(loaded, "torch", "int8").precision == "int8"
+    assert choose(loaded, "auto", "auto", device="cuda").precision == "bf16"
+    if cpu_supports_bf16():
+        assert (choose(loaded).backend, choose(loaded).precision) == ("torch", "bf16")
     expected = "bf16" if cpu_supports_bf16() else "fp32"
-    # PredictorConfig(): the declared default, auto (given no config, the predictor takes conftest's KASHIF_PRECISION=fp32)
-    assert Predictor.from_refs(model=str(tiny_bundle_dir), config=PredictorConfig()).info()["ner"]["precision"] == expected
+    # PredictorConfig(backend="torch"): auto precision on torch (given no config, the predictor takes conftest's
+    # KASHIF_PRECISION=fp32)
+    assert Predictor.from_refs(model=str(tiny_bundle_dir), config=PredictorConfig(backend="torch")).info()["ner"]["precision"] == expected
 
 
 def test_entity_dict_has_every_field():

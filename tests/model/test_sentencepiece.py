@@ -129,7 +129,7 @@ def test_plain_pipeline_loads_both_models(sp_bundle):
 
 def test_onnx_equals_torch(sp_bundle, sp_predictor, arabic_sentences):
     pytest.importorskip("onnxruntime")
-    onnx = Predictor.from_refs(model=str(sp_bundle), config=PredictorConfig(backend="onnx"))
+    onnx = Predictor.from_refs(model=str(sp_bundle), config=PredictorConfig(backend="onnx", precision="fp32"))
     docs = [TEXT, *arabic_sentences[:15]]
     spans = lambda results: [[(e.start, e.end, e.label) for e in doc] for doc in results]  # noqa: E731
     assert spans(onnx.entities(docs)) == spans(sp_predictor.entities(docs))

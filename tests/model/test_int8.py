@@ -1,0 +1,100 @@
+"""Static int8 (ONNX Runtime) and how `auto` picks a path, on tiny random models built in the test session."""
+import json
+
+import pytest
+
+from kashif.model.predictor import Predictor, PredictorConfig
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    """A cache of ONNX exports for this test alone (its int8 checks must not leak into other tests)."""
+    monkeypatch.setenv("KASHIF_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _labels(predictor: Predictor, texts: list[str]) -> list[list[tuple[int, int, str]]]:
+    return [[(e.start, e.end, e.label) for e in doc] for doc in predictor.entities(texts)]
+
+
+def test_int8_answers_do_not_depend_on_batch_mates(tiny_bundle_dir, arabic_sentences):
+    import onnx
+
+    predictor = Predictor.from_refs(model=str(tiny_bundle_dir), config=PredictorConfig(backend="onnx", precision="int8"))
+    ops = {n.op_type for n in onnx.load(str(predictor.backend("ner").path)).graph.node}
+    assert "DynamicQuantizeLinear" not in ops and {"QuantizeLinear", "MatMulInteger"} <= ops  # fixed activation scales
+    texts = arabic_sentences[:40]
+    together = _labels(predictor, texts)
+    assert any(together), "the tiny random model labels some words"
+    alone = [_labels(predictor, [text])[0] for text in texts]
+    assert alone == together
+    pairs = [(text, "الحكومة") for text in texts[:12]]
+    assert [r.label for r in predictor.stance(pairs)] == [predictor.stance([pair])[0].label for pair in pairs]
+
+
+def test_the_check_is_written_beside_the_export_and_a_failed_one_keeps_auto_off_int8(tiny_bundle_dir, own_cache, monkeypatch):
+    from kashif.model.backends.int8 import CHECK_FILE, build_int8
+    from kashif.model.backends.onnx_backend import export_onnx
+    from kashif.model.loading import load_model
+
+    monkeypatch.setenv("KASHIF_CPU_BF16", "0")
+    auto = PredictorConfig(backend="auto", precision="auto")
+    loaded = load_model(str(tiny_bundle_dir / "ner"), task="ner")
+    fused = export_onnx(loaded, "fp32")
+    target = fused.with_name("model.fused.int8.onnx")
+    impossible = build_int8(loaded, fused, target, floor=1.01)  # the real check, a bar no model clears
+    written = json.loads((target.parent / CHECK_FILE).read_text())
+    assert written["passed"] is False and written["agreement"] == impossible.agreement and written["word_agreement"] > 0.5
+    info = Predictor(ner=loaded, config=auto).info()["ner"]
+    assert (info["backend"], info["precision"]) == ("onnx", "fp32")
+    assert "int8 failed its check" in info["reason"] and "no native bf16" in info["reason"]
+
+    build_int8(loaded, fused, target, floor=0.0)
+    info = Predictor(ner=loaded, config=auto).info()["ner"]
+    assert (info["backend"], info["precision"]) == ("onnx", "int8") and "passed its check" in info["reason"]
+
+
+def test_kashif_cpu_bf16_decides_auto(tiny_bundle_dir, own_cache, monkeypatch):
+    auto = PredictorConfig(backend="auto", precision="auto")
+    monkeypatch.setenv("KASHIF_CPU_BF16", "1")
+    info = Predictor.from_refs(model=str(tiny_bundle_dir), config=auto).info()
+    assert {(i["backend"], i["precision"], i["reason"]) for i in info.values()} == {("torch", "bf16", "the CPU computes bf16 natively")}
+    monkeypatch.setenv("KASHIF_CPU_BF16", "0")
+    info = Predictor.from_refs(model=str(tiny_bundle_dir), config=auto).info()
+    for task, entry in info.items():
+        assert entry["backend"] == "onnx" and entry["precision"] in ("int8", "fp32"), task
+        assert entry["reason"].startswith("no native bf16 on this CPU; ")
+        assert entry["precision"] == ("int8" if "int8 passed its check" in entry["reason"] else "fp32")
+    assert len(list(own_cache.glob("onnx/*/model.int8.check.json"))) == len(info)  # one check per model
+    monkeypatch.setenv("KASHIF_CPU_BF16", "maybe")
+    with pytest.raises(ValueError, match="KASHIF_CPU_BF16"):
+        Predictor.from_refs(model=str(tiny_bundle_dir), config=auto)
+
+
+def test_a_named_backend_and_precision_are_used_as_named(tiny_bundle_dir, monkeypatch):
+    monkeypatch.setenv("KASHIF_CPU_BF16", "0")
+    info = Predictor.from_refs(model=str(tiny_bundle_dir), config=PredictorConfig(backend="torch", precision="auto")).info()
+    assert (info["ner"]["backend"], info["ner"]["precision"]) == ("torch", "fp32")
+    info = Predictor.from_refs(model=str(tiny_bundle_dir), config=PredictorConfig(backend="torch", precision="bf16")).info()
+    assert (info["ner"]["precision"], info["ner"]["reason"]) == ("bf16", "asked for")
+
+
+def test_nodes_whose_int8_error_exceeds_the_bound_stay_fp32(tiny_bundle_dir, own_cache):
+    import onnx
+
+    from kashif.model.backends.int8 import CheckTexts, Int8Recipe, _feeds, node_errors, quantize
+    from kashif.model.backends.onnx_backend import export_onnx
+    from kashif.model.loading import load_model
+
+    loaded = load_model(str(tiny_bundle_dir / "ner"), task="ner")
+    fused = export_onnx(loaded, "fp32")
+    feeds = _feeds(loaded, CheckTexts.bundled())
+    errors = node_errors(fused, feeds, Int8Recipe())
+    assert len(errors) >= 8 and all(0 < e < 1 for e in errors.values())  # 2 layers × (Attention + 3 MatMul) + classifier
+    worst = max(errors, key=errors.get)
+    target = fused.with_name("bounded.onnx")
+    quantize(fused, target, feeds, Int8Recipe(max_node_error=sorted(errors.values())[-2]))  # all but the worst node
+    nodes = {n.name: n.op_type for n in onnx.load(str(target)).graph.node}
+    assert nodes[worst] in ("MatMul", "Attention") and "MatMulInteger" in nodes.values()
