@@ -13,11 +13,13 @@ from tests.support.server_fixtures import start_server
 from tests.support.tiny_models import SENTIMENT_LABELS, TOPIC_LABELS
 
 TEXTS = ["الخدمة ممتازة وسريعة", "قرار سيئ ومخيب للآمال", "صدر التقرير اليوم"]
+SAME_PATH = ("--backend", "torch", "--precision", "fp32")  # the server runs what the local reference runs
 
 
 @pytest.fixture(scope="module")
 def server(tiny_bundle_dir, tiny_classify_dir, tmp_path_factory):
     srv = start_server(["--model", str(tiny_bundle_dir), "--classify-model", str(tiny_classify_dir)], "--max-items", "4",
+                       *SAME_PATH,
                        log_dir=tmp_path_factory.mktemp("serve-classify"))
     yield srv
     srv.stop(signal.SIGKILL)
@@ -31,7 +33,7 @@ def client(server):
 
 @pytest.fixture(scope="module")
 def local(tiny_classify_dir):
-    return Predictor.from_refs(classify_model=str(tiny_classify_dir), config=PredictorConfig(precision="fp32"))
+    return Predictor.from_refs(classify_model=str(tiny_classify_dir), config=PredictorConfig(backend="torch", precision="fp32"))
 
 
 def test_classify_one_text_and_a_batch(client, local):

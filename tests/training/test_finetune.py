@@ -105,13 +105,14 @@ def test_ner_output_loads_with_plain_transformers(ner_run):
 
 
 def test_ner_output_through_predictor_matches_training_dev_scores(ner_run):
-    """Training scores dev on gold words; `kashif evaluate` runs the Predictor on raw
-    text. With the same encoding on both sides they agree."""
-    from kashif.model.predictor import Predictor
+    """Training scores dev on gold words, each word's best label; `kashif evaluate` runs the Predictor on raw
+    text. With the same encoding and decoding on both sides (fp32 torch, argmax, sentence by sentence) they agree."""
+    from kashif.model.predictor import Predictor, PredictorConfig
     from kashif.training.evaluate import evaluate
 
     output = ner_run[0]
-    predictor = Predictor.from_refs(ner_model=str(output), tasks=("ner",))
+    config = PredictorConfig(backend="torch", precision="fp32", ner_decoding="argmax", document_context=False)
+    predictor = Predictor.from_refs(ner_model=str(output), config=config, tasks=("ner",))
     entities = predictor.entities(["زار محمد القاهرة ."])[0]
     assert all(e.label in {"PERS", "LOC", "ORG"} for e in entities)
     report = evaluate(predictor, str(FIX / "ner_dev.txt"), "ner")
