@@ -32,6 +32,9 @@ def ops_server(tiny_ner_dir, tmp_path_factory):
     srv = start_server(
         ["--ner-model", str(tiny_ner_dir)], "--api-key-file", str(key_file), "--cors-origins", ORIGIN,
         "--max-queue", "4", "--max-batch-units", "4", "--max-body-bytes", str(HEAVY_BODY_BYTES),
+        # torch fp32, not auto: the queueing tests need the heavy request to outlast a 0.3 s client, and auto's
+        # ONNX/int8 paths (where the CPU lacks bf16) run it several times faster
+        "--backend", "torch", "--precision", "fp32",
         log_dir=tmp, env={"KASHIF_API_KEYS": ",".join(KEYS)},
     )
     yield srv
