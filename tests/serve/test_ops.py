@@ -161,7 +161,7 @@ def _wait_until_running(client: httpx.Client, units: int, timeout: float = 60.0)
 def test_a_client_that_leaves_is_dropped_from_the_queue(ops_server, arabic_sentences):
     units = r'^kashif_batch_units_sum\{task="entities"\} (\S+)$'
     gone = r'^kashif_http_requests_total\{method="POST",route="/v1/entities",status="499"\} (\S+)$'
-    heavy = _heavy_texts(arabic_sentences)
+    heavy = _heavy_texts(arabic_sentences, 2 * HEAVY_ITEMS)  # long enough to outlast the 0.3 s client below
     status: list[int] = []
 
     def post_heavy() -> None:
