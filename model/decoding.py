@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -152,30 +152,26 @@ def harmonize_document(entities: list[Entity]) -> list[Entity]:
         votes.setdefault(e.text, Counter())[e.label] += 1
     relabeled = []
     for e in entities:
-        (top, n_top), *rest = votes[e.text].most_common() + [("", 0)]
-        if top != e.label and n_top >= 2 * votes[e.text][e.label]:
-            e = Entity(e.text, top, e.start, e.end, e.score)
-        relabeled.append(e)
-    names = {e.text for e in relabeled if CONJUNCTION not in e.text}
-    out = []
-    for e in relabeled:
-        out.extend(_split_joined(e, names))
-    return out
+        top, n_top = votes[e.text].most_common(1)[0]
+        relabeled.append(replace(e, label=top) if n_top >= 2 * votes[e.text][e.label] else e)
+    names = {(e.label, e.text) for e in relabeled if CONJUNCTION not in e.text}
+    return [part for e in relabeled for part in _split_joined(e, names)]
 
 
-def _split_joined(entity: Entity, names: set[str]) -> list[Entity]:
+def _split_joined(entity: Entity, names: set[tuple[str, str]]) -> list[Entity]:
     at = entity.text.find(CONJUNCTION)
     if at <= 0:
         return [entity]
     head, tail = entity.text[:at], entity.text[at + len(CONJUNCTION):]
-    if not (_is_known(head, names, entity.label) and _is_known(tail, names, entity.label)):
+    if not (_is_known(head, entity.label, names) and _is_known(tail, entity.label, names)):
         return [entity]
     tail_start = entity.start + at + len(CONJUNCTION)
-    return [Entity(head, entity.label, entity.start, entity.start + at, entity.score),
-            *_split_joined(Entity(tail, entity.label, tail_start, entity.end, entity.score), names)]
+    return [replace(entity, text=head, end=entity.start + at),
+            *_split_joined(replace(entity, text=tail, start=tail_start), names)]
 
 
-def _is_known(part: str, names: set[str], label: str) -> bool:
-    """`part` is a name of the document, or the last words of one ("روبيو" of "ماركو روبيو")."""
+def _is_known(part: str, label: str, names: set[tuple[str, str]]) -> bool:
+    """`part` (up to a further و) is a `label` name of the document, or the last words of one ("روبيو" of
+    "ماركو روبيو")."""
     first = part.split(CONJUNCTION)[0]
-    return any(name == first or name.endswith(" " + first) for name in names)
+    return any(kind == label and (name == first or name.endswith(" " + first)) for kind, name in names)

@@ -98,9 +98,8 @@ def stance_metrics(
     them over targets (StanceEval's way)."""
     if len(y_true) != len(y_pred):
         raise ValueError(f"{len(y_true)} gold labels but {len(y_pred)} predicted")
-    labels = list(labels) if labels is not None else sorted(set(y_true) | set(y_pred))
-    extra = sorted((set(y_true) | set(y_pred)) - set(labels))
-    labels += extra
+    given = list(labels) if labels is not None else sorted(set(y_true) | set(y_pred))
+    labels = given + sorted((set(y_true) | set(y_pred)) - set(given))
     index = {label: i for i, label in enumerate(labels)}
     matrix = [[0] * len(labels) for _ in labels]
     for t, p in zip(y_true, y_pred):
@@ -130,7 +129,7 @@ def stance_metrics(
         by_target = {}
         for target in distinct:
             pairs = [(t, p) for t, p, g in zip(y_true, y_pred, targets) if g == target]
-            scores = stance_metrics([t for t, _ in pairs], [p for _, p in pairs], labels[: len(labels) - len(extra)])
+            scores = stance_metrics([t for t, _ in pairs], [p for _, p in pairs], given)
             scores.pop("confusion")
             by_target[target] = scores
         result["by_target"] = by_target
