@@ -91,7 +91,7 @@ class Int8Check:
         return self.agreement >= self.min_agreement
 
     def summary(self) -> str:
-        what = "entity-word" if self.task == "ner" else "stance-label"
+        what = "entity-word" if _is_token_task(self.task) else f"{self.task}-label"
         return f"{what} agreement with fp32 {self.agreement:.2%} of {self.compared} (needs {self.min_agreement:.1%})"
 
     def save(self, path: Path) -> None:
@@ -360,8 +360,14 @@ def quantize(fp32_path: Path, target: Path, feeds: list[_Feed], recipe: Int8Reci
         smoothed.unlink(missing_ok=True)
 
 
+def _is_token_task(task: str) -> bool:
+    from kashif.model.tasks import TOKEN, task_named
+
+    return task_named(task).head == TOKEN
+
+
 def min_agreement(task: str) -> float:
-    return MIN_ENTITY_WORD_AGREEMENT if task == "ner" else MIN_PAIR_AGREEMENT
+    return MIN_ENTITY_WORD_AGREEMENT if _is_token_task(task) else MIN_PAIR_AGREEMENT
 
 
 def check(fp32_path: Path, int8_path: Path, feeds: list[_Feed], loaded, recipe: Int8Recipe = DEFAULT_RECIPE,
@@ -371,12 +377,12 @@ def check(fp32_path: Path, int8_path: Path, feeds: list[_Feed], loaded, recipe: 
     got = np.concatenate(_labels(_session(int8_path), feeds))
     same = expected == got
     floor = min_agreement(loaded.task) if floor is None else floor
-    if loaded.task != "ner":
+    if not _is_token_task(loaded.task):
         return Int8Check(loaded.task, float(same.mean()), len(same), min_agreement=floor, recipe=asdict(recipe))
     outside = loaded.labels.index("O") if "O" in loaded.labels else -1
     in_entity = (expected != outside) | (got != outside)
     entity_agreement = float(same[in_entity].mean()) if in_entity.any() else 1.0
-    return Int8Check("ner", entity_agreement, int(in_entity.sum()), word_agreement=float(same.mean()), min_agreement=floor,
+    return Int8Check(loaded.task, entity_agreement, int(in_entity.sum()), word_agreement=float(same.mean()), min_agreement=floor,
                      recipe=asdict(recipe))
 
 
