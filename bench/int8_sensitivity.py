@@ -82,7 +82,7 @@ def _score(loaded, precision: str, data: dict, batch_size: int = 32) -> dict:
         return {"f1": 100 * ner_metrics(data["ner_tags"], tags)["f1"], "answers": tags}
     predictor = Predictor(stance=loaded, config=config)
     labels = [r.label for r in predictor.stance(data["stance_items"])]
-    return {"macro_f1": 100 * stance_metrics(data["stance_labels"], labels, predictor.stance_labels)["macro_f1"], "answers": labels}
+    return {"macro_f1": 100 * stance_metrics(data["stance_labels"], labels, predictor.labels("stance"))["macro_f1"], "answers": labels}
 
 
 def _agreement(expected: list, got: list) -> float:
