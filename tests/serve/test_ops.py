@@ -161,7 +161,7 @@ def _wait_until_running(client: httpx.Client, units: int, timeout: float = 60.0)
 def test_a_client_that_leaves_is_dropped_from_the_queue(ops_server, arabic_sentences):
     units = r'^kashif_batch_units_sum\{task="entities"\} (\S+)$'
     gone = r'^kashif_http_requests_total\{method="POST",route="/v1/entities",status="499"\} (\S+)$'
-    heavy = _heavy_texts(arabic_sentences, 2 * HEAVY_ITEMS)  # long enough to outlast the 0.3 s client below
+    heavy = _heavy_texts(arabic_sentences)
     status: list[int] = []
 
     def post_heavy() -> None:
@@ -174,12 +174,18 @@ def test_a_client_that_leaves_is_dropped_from_the_queue(ops_server, arabic_sente
         runner.start()
         try:
             _wait_until_running(c, len(heavy))
-            with pytest.raises(httpx.TimeoutException):  # queued behind the heavy one, the client gives up
-                httpx.post(ops_server.url + "/v1/entities", json={"texts": ["قصير"] * 3}, headers=_bearer(FILE_KEY), timeout=0.3)
-            deadline = time.monotonic() + 60
-            while _metric(c, gone) < 1 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert _metric(c, gone) == 1
+            # Freeze the inference process so the heavy call outlasts the short client on any machine.
+            child = _inference_child(ops_server.proc.pid)
+            os.kill(child, signal.SIGSTOP)
+            try:
+                with pytest.raises(httpx.TimeoutException):  # queued behind the heavy one, the client gives up
+                    httpx.post(ops_server.url + "/v1/entities", json={"texts": ["قصير"] * 3}, headers=_bearer(FILE_KEY), timeout=0.3)
+                deadline = time.monotonic() + 60
+                while _metric(c, gone) < 1 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert _metric(c, gone) == 1
+            finally:
+                os.kill(child, signal.SIGCONT)
         finally:
             runner.join(180)  # never leave the heavy request running into the next test
         assert status == [200]
