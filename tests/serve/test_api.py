@@ -344,18 +344,27 @@ def _seed_text(limit: int = 700) -> str:
     return cut[: cut.rfind(" ")] if len(seed) > limit else cut
 
 
-def test_demo_page_highlights_entities_in_headless_chromium(server, client, tmp_path):
+def _headless(tmp_path) -> list[str]:
     chromium = chromium_binary()
     if chromium is None:
         pytest.skip("needs Debian's 'chromium' (apt-get install chromium); not installed and apt-get could not install it")
-    text, target = _seed_text(), "المكسيك"
-    url = server.url + "/?" + urlencode({"text": text, "targets": target})
-    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+    return [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=30000", "--window-size=1280,1000"]
+
+
+def _finished_page(base: list[str], url: str) -> _Marks:
     dom = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True, timeout=180)
     page = _Marks()
     page.feed(dom.stdout)
     assert page.body_state == "done", f"the page did not finish: {dom.stdout[-2000:]}\n{dom.stderr[-2000:]}"
+    return page
+
+
+def test_demo_page_highlights_entities_in_headless_chromium(server, client, tmp_path):
+    base = _headless(tmp_path)
+    text, target = _seed_text(), "المكسيك"
+    url = server.url + "/?" + urlencode({"text": text, "targets": target})
+    page = _finished_page(base, url)
 
     expected = client.post("/v1/analyze", json={"text": text, "targets": [target]}).json()
     assert page.marks, "no entity highlighted"
@@ -371,3 +380,35 @@ def test_demo_page_highlights_entities_in_headless_chromium(server, client, tmp_
     assert shot.exists() and shot.stat().st_size > 10_000
     if os.environ.get("KASHIF_DEMO_SCREENSHOT"):  # refresh docs/demo.png: KASHIF_DEMO_SCREENSHOT=docs/demo.png
         shutil.copyfile(shot, REPO / os.environ["KASHIF_DEMO_SCREENSHOT"])
+
+
+class _Examples(HTMLParser):
+    """The demo page's example buttons: name → (text, targets)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.examples: dict[str, tuple[str, list[str]]] = {}
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "button" and "example" in (attrs.get("class") or ""):
+            targets = [t for t in (attrs.get("data-targets") or "").split("\n") if t]
+            self.examples[attrs["data-example"]] = (attrs["data-text"], targets)
+
+
+def test_demo_examples_run_with_a_click(server, client, tmp_path):
+    listed = _Examples()
+    listed.feed(client.get("/").text)
+    assert {"news", "claim", "topic"} <= set(listed.examples)
+    assert all(text for text, _ in listed.examples.values())
+    topic_text, topic_targets = listed.examples["topic"]
+    assert topic_targets == ["لقاح كورونا"], "one example asks the stance toward a topic"
+
+    base = _headless(tmp_path)
+    for name in ("topic", "topics"):  # ?example=NAME runs the same handler as a click on its button
+        page = _finished_page(base, server.url + "/?" + urlencode({"example": name}))
+        text, targets = listed.examples[name]
+        expected = client.post("/v1/analyze", json={"text": text, "targets": targets}).json()
+        assert page.stance_cells[0::3] == targets
+        assert [cell.split(" ")[0] for cell in page.stance_cells[1::3]] == [s["label"] for s in expected["stance"]]
+        assert [(m["text"], m["label"]) for m in page.marks] == [(e["text"], e["label"]) for e in expected["entities"]]

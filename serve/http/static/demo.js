@@ -1,6 +1,7 @@
 // Kashif demo page: calls POST /v1/analyze, highlights entities in place, shows the text's label (with a
 // text-classification model) and its stance toward the targets.
-// ?text=...&targets=a|b fills the form and runs it (used by the headless-browser test).
+// ?text=...&targets=a|b fills the form and runs it; ?example=NAME runs one of the examples (both used by the
+// headless-browser tests).
 "use strict";
 
 const KNOWN = ["PERS", "LOC", "ORG", "MISC"];
@@ -113,7 +114,19 @@ $("form").addEventListener("submit", (event) => {
   analyze();
 });
 
+// The examples above the form: a click fills the text and the targets (one per line) and runs them.
+function runExample(button) {
+  $("text").value = button.dataset.text;
+  $("targets").value = button.dataset.targets;
+  analyze();
+}
+for (const button of document.querySelectorAll("button.example")) {
+  button.addEventListener("click", () => runExample(button));
+}
+
 const params = new URLSearchParams(location.search);
+const example = params.get("example") && document.querySelector(`button.example[data-example="${params.get("example")}"]`);
+if (example) runExample(example);
 if (params.get("targets")) $("targets").value = params.get("targets").split("|").join("\n");
 if (params.get("text")) {
   $("text").value = params.get("text");
