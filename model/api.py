@@ -83,5 +83,7 @@ def load(model: str | None = None, *, tasks: Sequence[str] = TASK_NAMES, config:
     `PredictorConfig` settings (`device="cuda"`, `precision="fp32"`, ...) over the `KASHIF_*` environment."""
     ref_fields = set(ModelRefs.__dataclass_fields__) - {"model"}
     refs = {k: options.pop(k) for k in list(options) if k in ref_fields}
+    if config is not None and options:
+        raise TypeError(f"give settings either in config= or as keywords, not both (got {', '.join(sorted(options))})")
     config = config or from_env(PredictorConfig, **options)
     return Kashif(Predictor.from_refs(model, config, tasks, **refs))

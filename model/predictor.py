@@ -9,7 +9,6 @@ It holds a model per task (`model.tasks.TASKS`) and runs each by its head:
 """
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field, make_dataclass
 from typing import Any, Iterable, Mapping, Sequence
@@ -174,6 +173,9 @@ class Predictor(TaskMethods):
             task: make_backend(loaded, self.config.backend, self.config.precision, self.config.device, self.config.threads)
             for task, loaded in self.models.items()
         }
+        token_tasks = [task for task in self.models if task_named(task).head == TOKEN]
+        self._o_index = {task: _o_index(self.models[task].labels) for task in token_tasks}
+        self._transitions = {task: bio_transitions(self.models[task].labels) for task in token_tasks}
 
     @classmethod
     def from_refs(cls, model: str | None = None, config: PredictorConfig | None = None, tasks: Iterable[str] = TASK_NAMES,
@@ -256,7 +258,7 @@ class Predictor(TaskMethods):
             sentences.extend((d, words) for words in sentence_words(text))
         loaded = self.models[task]
         labels = loaded.labels
-        o_index = _o_index(labels)
+        o_index = self._o_index[task]
         word_probs = self._sentence_word_probs(task, texts, sentences)
         results: list[list[Entity]] = [[] for _ in texts]
         for (d, words), probs in zip(sentences, word_probs):
@@ -265,7 +267,7 @@ class Predictor(TaskMethods):
                 continue  # no entity in this sentence (all-O is then also the best valid sequence)
             text = texts[d]
             if self.config.ner_decoding == "constrained":
-                best = np.asarray(constrained_tags(probs, labels, _transitions(tuple(labels))))
+                best = np.asarray(constrained_tags(probs, labels, self._transitions[task]))
             tags = [labels[i] for i in best]
             scores = probs[np.arange(len(best)), best].tolist()
             for span in bio_spans(tags, scores):
@@ -306,11 +308,12 @@ class Predictor(TaskMethods):
             windows.extend(self._windows(d, k, pieces, max_pieces, overlap))
 
         probs = [np.zeros((len(words), n_labels), dtype=np.float32) for _, words in sentences]
+        o_index = self._o_index[task]
         self._run_batches(
             task,
             [[tokenizer.cls_token_id, *w.piece_ids, tokenizer.sep_token_id] for w in windows],
             tokenizer.pad_token_id,
-            lambda i, piece_probs: self._scatter_window(windows[i], piece_probs, probs, _o_index(loaded.labels)),
+            lambda i, piece_probs: self._scatter_window(windows[i], piece_probs, probs, o_index),
         )
         return probs
 
@@ -426,8 +429,3 @@ def _o_index(labels: Sequence[str]) -> int:
     """Where the outside label `O` is (0 when the label set has none)."""
     return list(labels).index("O") if "O" in labels else 0
 
-
-@functools.lru_cache(maxsize=16)
-def _transitions(labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """The valid BIO transitions of a label set, computed once per label set."""
-    return bio_transitions(labels)

@@ -134,10 +134,13 @@ def env_value(f: dataclasses.Field, s: Setting, annotation: Any) -> Any:
         return dataclasses.MISSING
     parse = text_parser(s, annotation)
     try:
-        return parse(raw)
+        value = parse(raw)
     except (ValueError, TypeError) as err:
         kind = _KIND.get(parse)
         raise ValueError(f"{s.env}={raw!r} is not {kind}" if kind else f"{s.env}={raw!r}: {err}") from None
+    if s.choices is not None and value not in s.choices:
+        raise ValueError(f"{s.env}={raw!r}: {f.name} must be one of {', '.join(map(str, s.choices))}, got {raw!r}")
+    return value
 
 
 def field_default(f: dataclasses.Field) -> Any:

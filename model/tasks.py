@@ -33,7 +33,6 @@ class Head:
 
 TOKEN = Head("token", "ForTokenClassification", "AutoModelForTokenClassification", "token-classification")
 SEQUENCE = Head("sequence", "ForSequenceClassification", "AutoModelForSequenceClassification", "text-classification")
-HEADS = (TOKEN, SEQUENCE)
 
 TEXT, PAIR = "text", "pair"  # a task's inputs: one text, or a (text, target) pair
 _SEQUENCE_HEADLINE = ("accuracy", "macro_f1", "macro_precision", "macro_recall", "support")

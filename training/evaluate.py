@@ -110,7 +110,7 @@ def check_data_path(data: str) -> None:
 
 def task_to_evaluate(predictor, data: str, task: str | None = None, fmt: str = "auto") -> str:
     """The task `predictor` is scored on: `task`, else the model's only one, else the one the data looks like."""
-    loaded = list(predictor.info())
+    loaded = list(predictor.tasks)
     if task is None:
         task = loaded[0] if len(loaded) == 1 else guess_task(data, fmt)
         if task is None:

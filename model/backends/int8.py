@@ -48,6 +48,10 @@ class Int8Recipe:
     per_channel: bool = True
     ranges: str = "minmax"  # or "percentile" (clips at CALIBRATION_PERCENTILE); "dynamic": per batch (comparison only)
 
+    def record(self) -> dict:
+        """The recipe as the check file holds it (JSON types), to tell whether a cached export was made by it."""
+        return json.loads(json.dumps(asdict(self)))
+
     def excluded(self, names: Iterable[str]) -> list[str]:
         patterns = [re.compile(p) for p in self.exclude]
         return [n for n in names if any(p.search(n) for p in patterns)]
@@ -262,8 +266,8 @@ def smooth(fp32_path: Path, feeds: list[_Feed], recipe: Int8Recipe, target: Path
     from onnx import helper, numpy_helper
 
     model = onnx.load(str(fp32_path))
-    names = [n.name for n in model.graph.node]
-    nodes = [n for n in _weighted_nodes(model) if n[0] not in set(recipe.excluded(names))]
+    excluded = set(recipe.excluded(n.name for n in model.graph.node))
+    nodes = [n for n in _weighted_nodes(model) if n[0] not in excluded]
     captured = _capture(fp32_path, sorted({x for _, x, _ in nodes}), feeds)
     alpha = recipe.smooth_alpha
     by_name = {n.name: n for n in model.graph.node}
@@ -378,12 +382,12 @@ def check(fp32_path: Path, int8_path: Path, feeds: list[_Feed], loaded, recipe: 
     same = expected == got
     floor = min_agreement(loaded.task) if floor is None else floor
     if not _is_token_task(loaded.task):
-        return Int8Check(loaded.task, float(same.mean()), len(same), min_agreement=floor, recipe=asdict(recipe))
+        return Int8Check(loaded.task, float(same.mean()), len(same), min_agreement=floor, recipe=recipe.record())
     outside = loaded.labels.index("O") if "O" in loaded.labels else -1
     in_entity = (expected != outside) | (got != outside)
     entity_agreement = float(same[in_entity].mean()) if in_entity.any() else 1.0
     return Int8Check(loaded.task, entity_agreement, int(in_entity.sum()), word_agreement=float(same.mean()), min_agreement=floor,
-                     recipe=asdict(recipe))
+                     recipe=recipe.record())
 
 
 def build_int8(loaded, fp32_path: Path, target: Path, recipe: Int8Recipe = DEFAULT_RECIPE, texts: CheckTexts | None = None,

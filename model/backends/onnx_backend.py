@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kashif.model.backends.int8 import Int8Check, build_int8, check_path
+from kashif.model.backends.int8 import DEFAULT_RECIPE, Int8Check, build_int8, check_path
 
 ONNX_PRECISIONS = ("fp32", "int8")
 
@@ -50,6 +50,8 @@ def int8_export(loaded) -> tuple[Path, Int8Check]:
     fused = export_onnx(loaded, "fp32")
     target = fused.with_name("model.fused.int8.onnx")
     found = Int8Check.load(check_path(target)) if target.is_file() else None
+    if found is not None and found.recipe != DEFAULT_RECIPE.record():
+        found = None  # made by another Kashif version's recipe: build and check it anew
     if found is None:
         _say(f"building the int8 export of {loaded.source} (once per model version: calibration and a check "
              f"against fp32) in {target.parent}")

@@ -87,8 +87,9 @@ def job_from_settings(settings: ScoreSettings) -> Job:
     served = [t.answer for t in TASKS if t.name in refs]
     token_answers = [t.answer for t in TASKS if t.head == TOKEN]  # what the annotation formats hold
     pair_tasks = [t for t in TASKS if t.inputs == PAIR]  # what --target/--target-field ask for
+    asked = [t.strip() for t in (settings.tasks or "").split(",") if t.strip()]
     if out_format in ANNOTATION_FORMATS:
-        if settings.tasks and [t.strip() for t in settings.tasks.split(",") if t.strip()] != token_answers:
+        if asked and asked != token_answers:
             raise UsageError(f"--output-format {out_format} holds entities only; use --tasks entities (or leave --tasks out)")
         if settings.target or settings.target_field:
             raise UsageError(f"--output-format {out_format} holds entities only; --target/--target-field ask for stance")
@@ -96,7 +97,7 @@ def job_from_settings(settings: ScoreSettings) -> Job:
             raise UsageError("no entities model: name one with --model or --ner-model")
         served = token_answers
     if settings.tasks:
-        tasks = [t.strip() for t in settings.tasks.split(",") if t.strip()]
+        tasks = asked
         unknown = [t for t in tasks if t not in ANSWER_NAMES]
         if unknown or not tasks:
             raise UsageError(f"--tasks takes {', '.join(ANSWER_NAMES)} (one or more), not {settings.tasks!r}")

@@ -66,3 +66,5 @@ def test_bad_calls_say_what_is_wrong(sentiment):
         sentiment.classify("نص", format="displacy")
     with pytest.raises(TypeError):
         kashif.load(sentiment_model="x")  # not a task: PredictorConfig has no such setting
+    with pytest.raises(TypeError, match="not both"):
+        kashif.load(config=PredictorConfig(), device="cpu")  # a keyword would be dropped

@@ -98,3 +98,19 @@ def test_nodes_whose_int8_error_exceeds_the_bound_stay_fp32(tiny_bundle_dir, own
     quantize(fused, target, feeds, Int8Recipe(max_node_error=sorted(errors.values())[-2]))  # all but the worst node
     nodes = {n.name: n.op_type for n in onnx.load(str(target)).graph.node}
     assert nodes[worst] in ("MatMul", "Attention") and "MatMulInteger" in nodes.values()
+
+
+def test_a_check_made_by_another_recipe_is_rebuilt(tiny_bundle_dir, own_cache):
+    from kashif.model.backends.int8 import CHECK_FILE
+    from kashif.model.backends.onnx_backend import int8_export
+    from kashif.model.loading import load_model
+
+    loaded = load_model(str(tiny_bundle_dir / "ner"), task="ner")
+    target, first = int8_export(loaded)
+    assert int8_export(loaded)[1] == first  # cached: the same check, not made again
+    written = target.parent / CHECK_FILE
+    stale = {**json.loads(written.read_text()), "recipe": {"smooth_alpha": None}, "agreement": 1.0}
+    written.write_text(json.dumps(stale))  # as an older Kashif with another recipe would have left it
+    _, rebuilt = int8_export(loaded)
+    assert rebuilt.recipe == first.recipe and rebuilt.agreement == first.agreement
+    assert json.loads(written.read_text())["recipe"] == first.recipe

@@ -49,7 +49,13 @@ def test_a_reused_declaration_keeps_default_variable_and_help(monkeypatch):
     assert from_env(Reusing).port == 9
 
 
-def test_pretraining_reuses_the_inference_hardware_settings():
+def test_a_variable_outside_the_choices_is_named_in_one_line(monkeypatch):
+    monkeypatch.setenv("KASHIF_PRECISION", "int9")
+    with pytest.raises(ValueError, match=r"^KASHIF_PRECISION='int9': precision must be one of auto, fp32, bf16, int8, got 'int9'$"):
+        from_env(PredictorConfig)
+
+
+def test_pretraining_reuses_the_inference_hardware_settings(monkeypatch):
     from kashif.training.pretrain import PretrainConfig
 
     declared = {f.name: s for f, s, _ in settings_of(PredictorConfig)}
@@ -59,3 +65,7 @@ def test_pretraining_reuses_the_inference_hardware_settings():
             assert default_of(PretrainConfig, f.name) == default_of(PredictorConfig, f.name)
     precision = next(s for f, s, _ in settings_of(PretrainConfig) if f.name == "precision")
     assert "int8" not in precision.choices and "bf16" in precision.choices
+    # a serving-only value in the shared variable is refused in one line, not silently trained in fp32
+    monkeypatch.setenv("KASHIF_PRECISION", "int8")
+    with pytest.raises(ValueError, match=r"^KASHIF_PRECISION='int8': precision must be one of auto, fp32, bf16, got 'int8'$"):
+        from_env(PretrainConfig, corpus=["corpus.jsonl"], output="out")

@@ -32,8 +32,8 @@ def ops_server(tiny_ner_dir, tmp_path_factory):
     srv = start_server(
         ["--ner-model", str(tiny_ner_dir)], "--api-key-file", str(key_file), "--cors-origins", ORIGIN,
         "--max-queue", "4", "--max-batch-units", "4", "--max-body-bytes", str(HEAVY_BODY_BYTES),
-        # torch fp32, not auto: the queueing tests need the heavy request to outlast a 0.3 s client, and auto's
-        # ONNX/int8 paths (where the CPU lacks bf16) run it several times faster
+        # torch fp32, not auto: the overload and SIGTERM tests need heavy requests still running when they act,
+        # and auto's ONNX/int8 paths (where the CPU lacks bf16) run them several times faster
         "--backend", "torch", "--precision", "fp32",
         log_dir=tmp, env={"KASHIF_API_KEYS": ",".join(KEYS)},
     )
@@ -170,23 +170,22 @@ def test_a_client_that_leaves_is_dropped_from_the_queue(ops_server, arabic_sente
 
     with httpx.Client(base_url=ops_server.url, timeout=180, headers=_bearer(FILE_KEY)) as c:
         units_before = _metric(c, units)
+        # Freeze the inference process before the heavy call reaches it, so that the call outlasts the short
+        # client on any machine (the server's own process, which queues and counts, keeps running).
+        child = _inference_child(ops_server.proc.pid)
+        os.kill(child, signal.SIGSTOP)
         runner = threading.Thread(target=post_heavy)
         runner.start()
         try:
             _wait_until_running(c, len(heavy))
-            # Freeze the inference process so the heavy call outlasts the short client on any machine.
-            child = _inference_child(ops_server.proc.pid)
-            os.kill(child, signal.SIGSTOP)
-            try:
-                with pytest.raises(httpx.TimeoutException):  # queued behind the heavy one, the client gives up
-                    httpx.post(ops_server.url + "/v1/entities", json={"texts": ["قصير"] * 3}, headers=_bearer(FILE_KEY), timeout=0.3)
-                deadline = time.monotonic() + 60
-                while _metric(c, gone) < 1 and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                assert _metric(c, gone) == 1
-            finally:
-                os.kill(child, signal.SIGCONT)
+            with pytest.raises(httpx.TimeoutException):  # queued behind the heavy one, the client gives up
+                httpx.post(ops_server.url + "/v1/entities", json={"texts": ["قصير"] * 3}, headers=_bearer(FILE_KEY), timeout=0.3)
+            deadline = time.monotonic() + 60
+            while _metric(c, gone) < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _metric(c, gone) == 1
         finally:
+            os.kill(child, signal.SIGCONT)
             runner.join(180)  # never leave the heavy request running into the next test
         assert status == [200]
         assert _metric(c, units) - units_before == len(heavy), "the abandoned request was computed anyway"

@@ -120,12 +120,13 @@ function runExample(button) {
   $("targets").value = button.dataset.targets;
   analyze();
 }
-for (const button of document.querySelectorAll("button.example")) {
+const exampleButtons = [...document.querySelectorAll("button.example")];
+for (const button of exampleButtons) {
   button.addEventListener("click", () => runExample(button));
 }
 
 const params = new URLSearchParams(location.search);
-const example = params.get("example") && document.querySelector(`button.example[data-example="${params.get("example")}"]`);
+const example = exampleButtons.find((button) => button.dataset.example === params.get("example"));
 if (example) runExample(example);
 if (params.get("targets")) $("targets").value = params.get("targets").split("|").join("\n");
 if (params.get("text")) {
