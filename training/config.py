@@ -10,7 +10,7 @@ from typing import Any
 from kashif.model.errors import KashifError
 from kashif.model.messages import first_line
 from kashif.model.settings import setting, settings_of, value_type
-from kashif.model.tasks import TASK_NAMES
+from kashif.model.tasks import TASK_NAMES, TOKEN, task_named
 
 BF16_MODES = ("auto", "on", "off")
 
@@ -49,6 +49,9 @@ class TrainConfig:
     target_map: str | dict | None = setting(
         None, "stance: rename the data's targets: FROM=TO pairs, a file, or a preset (mawqif: its English topics → Arabic)",
         group=DATA)
+    mention_copies: int = setting(0, "NER: add N copies of each training sentence, its entities swapped for other "
+                                  "mentions of the same type from the training data (mention replacement)",
+                                  metavar="N", group=DATA, show_default=False)
     text_column: str | None = setting(None, "stance, classify: column with the text", group=DATA)
     target_column: str | None = setting(None, "stance: column with the target/claim", group=DATA)
     label_column: str | None = setting(None, "stance, classify: column with the label", group=DATA)
@@ -109,6 +112,10 @@ class TrainConfig:
             raise ConfigError(f"--early-stopping must be ≥ 0, got {self.early_stopping}")
         if self.early_stopping and not (self.dev or self.dev_split):
             raise ConfigError("--early-stopping needs a dev set (--dev or --dev-split)")
+        if self.mention_copies < 0:
+            raise ConfigError(f"--mention-copies must be ≥ 0, got {self.mention_copies}")
+        if self.mention_copies and task_named(self.task).head != TOKEN:
+            raise ConfigError(f"--mention-copies is for NER data; {self.task} has no entities to swap")
         if self.max_length < 8:
             raise ConfigError(f"--max-length must be at least 8, got {self.max_length}")
         normalization_from_spec(self.normalization)

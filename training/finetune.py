@@ -27,6 +27,7 @@ import numpy as np
 from kashif.model.errors import KashifError
 from kashif.model.messages import first_line
 from kashif.model.tasks import PAIR, TOKEN, Task, task_named
+from kashif.training.augment import replace_mentions
 from kashif.training.config import TrainConfig, normalization_from_spec
 from kashif.training.data import (
     DataError,
@@ -102,10 +103,21 @@ def prepare_data(config: TrainConfig) -> PreparedData:
         fingerprints["dev"] = data_fingerprint(config.dev)
     elif config.dev_split:
         train, dev = split_dev(train, config.dev_split, config.seed, None if task.head == TOKEN else "label")
+    if config.mention_copies:
+        train = _with_replaced_mentions(train, config.mention_copies, config.seed)
     if config.test:
         test = load(config.test, "test", labels)
         fingerprints["test"] = data_fingerprint(config.test)
     return PreparedData(train, dev, test, labels, fingerprints, skipped)
+
+
+def _with_replaced_mentions(train, copies: int, seed: int):
+    """Training sentences plus `copies` mention-replaced copies of them (dev is carved before, and never augmented)."""
+    from datasets import Dataset, concatenate_datasets
+
+    added = replace_mentions(train.to_list(), copies, seed)
+    log.info("mention replacement: %d sentences added to %d", len(added), len(train))
+    return concatenate_datasets([train, Dataset.from_list(added, features=train.features)]) if added else train
 
 
 def encode_ner(dataset, tokenizer, label2id: dict[str, int], normalization, max_length: int):

@@ -62,6 +62,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ner-epochs", type=float, default=2, help="stage 2: ANERcorp train alone")
     p.add_argument("--ner-lr", type=float, default=5e-5)
     p.add_argument("--ner-batch", type=int, default=16)
+    p.add_argument("--ner-base", help="a NER model dir that stage 2 continues from, instead of running stage 1")
+    p.add_argument("--ner-stage2-extra", default="",
+                   help="sentences of extra corpora that stage 2 keeps too: NAME:TYPE[+TYPE] takes the sentences "
+                        "of NAME's training part that hold an entity of one of those types (e.g. newsfane:ORG)")
+    p.add_argument("--ner-mention-copies", type=int, default=0,
+                   help="stage 2 adds this many copies of each sentence with its entities swapped for other "
+                        "mentions of the same type (mention replacement)")
     p.add_argument("--stance-epochs", type=float, default=3)
     p.add_argument("--stance-lr", type=float, default=5e-5)
     p.add_argument("--stance-batch", type=int, default=16)
@@ -158,6 +165,27 @@ def ood_split(data: Path, name: str) -> tuple[list[dict], list[dict]]:
     return [r for i, r in enumerate(rows) if i not in held], [r for i, r in enumerate(rows) if i in held]
 
 
+def stage2_ner_data(args, data: Path, work: Path) -> Path:
+    """Stage 2's training file: ANERcorp train 90 %, plus the `--ner-stage2-extra` sentences.
+    (`--ner-mention-copies` is applied by `kashif train --mention-copies`.)"""
+    from kashif.training.augment import entity_spans
+
+    base, _ = prepare_ner_data(data, work, [])
+    specs = [x for x in args.ner_stage2_extra.split(",") if x]
+    if not specs:
+        return base
+    rows = [json.loads(line) for line in open(base, encoding="utf-8")]
+    for spec in specs:
+        name, _, types = spec.partition(":")
+        wanted = set(types.split("+")) if types else ANERCORP_TYPES
+        kept = [r for r in ood_split(data, name)[0] if any(kind in wanted for _, _, kind in entity_spans(r["tags"]))]
+        rows += kept
+        log(f"stage 2: added {len(kept)} sentences of {name} with {'/'.join(sorted(wanted))} entities")
+    path = work / "data" / ("ner_stage2_anercorp" + "".join(f"+{x.replace(':', '-')}" for x in specs) + ".jsonl")
+    _write_jsonl(path, rows)
+    return path
+
+
 def ood_dev_files(data: Path, work: Path, extra: list[str]) -> dict[str, Path]:
     """The out-of-domain dev set of each extra corpus, as JSONL."""
     out = {}
@@ -212,12 +240,12 @@ def prepare_encoder(args, data: Path, work: Path, ner_train: Path) -> Path:
 
 
 def finetune_ner(args, base: Path, train: Path, dev: Path, seed: int, out: Path, epochs: float, lr: float,
-                 work: Path) -> Path:
+                 work: Path, mention_copies: int = 0) -> Path:
     if not (out / "metrics.json").is_file():
         kashif(["train", "ner", "--train", str(train), "--dev", str(dev), "--base-model", str(base),
                 "--output", str(out), "--epochs", str(epochs), "--learning-rate", str(lr),
                 "--batch-size", str(args.ner_batch), "--warmup", "0.1", "--seed", str(seed), "--bf16", args.bf16,
-                "--save-total-limit", "1", "--resume"],
+                "--mention-copies", str(mention_copies), "--save-total-limit", "1", "--resume"],
                work / "logs" / f"{out.name}.log", args.threads)
     return out
 
@@ -652,11 +680,13 @@ def main(argv: list[str] | None = None) -> int:
     extra = [x for x in args.extra_ner.split(",") if x]
     started = time.time()
     stage1_train, dev_file = prepare_ner_data(data, work, extra)
-    stage2_train, _ = prepare_ner_data(data, work, [])
+    stage2_train = stage2_ner_data(args, data, work)
     if args.encoder:
         encoder = Path(args.encoder).resolve()
     elif tasks == ["stance"] and args.stance_base:
         encoder = Path(args.stance_base).resolve()  # nothing starts from the encoder
+    elif tasks == ["ner"] and args.ner_base:
+        encoder = Path(args.ner_base).resolve()
     else:
         encoder = prepare_encoder(args, data, work, stage1_train)
     fit = json.loads((encoder / "vocab_fit.json").read_text(encoding="utf-8")) if (encoder / "vocab_fit.json").is_file() else {}
@@ -667,14 +697,13 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), torch threads {args.threads}, no GPU",
         "data_dir": str(data),
         "encoder": {"dir": str(encoder), "vocab_fit": fit,
-                    "summary": _encoder_summary(fit) if fit or not args.stance_base else
-                    f"stance continued from `{args.stance_base}`, the previous bundled stance model (multilingual-e5-small, "
-                    "vocabulary fitted to Arabic: 250,002 → 27,862 pieces, 32.2M parameters; fine-tuned on ANS)"},
+                    "summary": _encoder_summary(fit) if fit or not (args.stance_base or args.ner_base) else
+                    _continued_summary(args)},
         "notes": args.note,
     }
     if "ner" in tasks:
-        stage1 = None
-        if extra:
+        stage1 = Path(args.ner_base).resolve() if args.ner_base else None
+        if extra and not stage1:
             t0 = time.time()
             stage1 = finetune_ner(args, encoder, stage1_train, dev_file, seeds[0], work / "ner_stage1",
                                   args.ner_stage1_epochs, args.ner_stage1_lr, work)
@@ -685,15 +714,25 @@ def main(argv: list[str] | None = None) -> int:
         for seed in seeds:
             t0 = time.time()
             out = finetune_ner(args, stage1 or encoder, stage2_train, dev_file, seed, work / f"ner_seed{seed}",
-                               args.ner_epochs, args.ner_lr, work)
+                               args.ner_epochs, args.ner_lr, work, args.ner_mention_copies)
             dev = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["dev"]
             test = evaluate(out, "ner", data / "ner" / "anercorp" / "test.txt", work, args.threads)
             runs[seed] = {"dev": _strip(dev), "test": _strip(test), "minutes": _minutes(out, t0), "dir": str(out)}
             log(f"ner seed {seed}: dev F1 {100 * dev['f1']:.1f}, test F1 {100 * test['f1']:.1f}")
-        stage1_text = (f"stage 1 = ANERcorp train 90 % + {' + '.join(extra)} (seed {seeds[0]}, once), "
-                       f"{args.ner_stage1_epochs:g} epochs, lr {args.ner_stage1_lr:g}; stage 2 (per seed) = ") if extra else ""
+        if args.ner_base:
+            stage1_text = f"continued from `{args.ner_base}`; then (per seed) "
+        elif extra:
+            stage1_text = (f"stage 1 = ANERcorp train 90 % + {' + '.join(extra)} (seed {seeds[0]}, once), "
+                           f"{args.ner_stage1_epochs:g} epochs, lr {args.ner_stage1_lr:g}; stage 2 (per seed) = ")
+        else:
+            stage1_text = ""
+        stage2_text = "ANERcorp train 90 %" + "".join(
+            f" + {name} sentences with {types or 'any'} entities (its training part)"
+            for name, _, types in (x.partition(":") for x in filter(None, args.ner_stage2_extra.split(","))))
+        if args.ner_mention_copies:
+            stage2_text += f", + {args.ner_mention_copies} mention-replaced cop{'y' if args.ner_mention_copies == 1 else 'ies'} of it"
         result["ner"] = {
-            "settings": f"{stage1_text}ANERcorp train 90 %, {args.ner_epochs:g} epochs, lr {args.ner_lr:g}; "
+            "settings": f"{stage1_text}{stage2_text}, {args.ner_epochs:g} epochs, lr {args.ner_lr:g}; "
                         f"batch {args.ner_batch}, warmup 10 %, dev = ANERcorp train 10 % (seed 0); "
                         "test scored by `kashif evaluate` (Predictor on raw sentences)",
             "runs": runs, "summary": summarize(runs, "ner"),
@@ -805,6 +844,15 @@ def _encoder_summary(fit: dict) -> str:
             f"{f['parameters_before'] / 1e6:.1f}M → {f['parameters_after'] / 1e6:.1f}M parameters; ANERcorp test "
             f"{held.get('pieces_per_word_before', 0):.4f} → {held.get('pieces_per_word_after', 0):.4f} pieces per word, "
             f"{held.get('unknown_before', 0)} → {held.get('unknown_after', 0)} unknown pieces")
+
+
+def _continued_summary(args) -> str:
+    if args.ner_base:
+        return (f"NER continued from `{args.ner_base}`, the previous bundled NER model (multilingual-e5-small, vocabulary "
+                "fitted to Arabic: 250,002 → 27,862 pieces, 32.2M parameters; fine-tuned on ANERcorp + CAraNER + NewsFANE, "
+                "then ANERcorp)")
+    return (f"stance continued from `{args.stance_base}`, the previous bundled stance model (multilingual-e5-small, "
+            "vocabulary fitted to Arabic: 250,002 → 27,862 pieces, 32.2M parameters; fine-tuned on ANS)")
 
 
 def _minutes(out: Path, t0: float) -> float:

@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=DATA_DIR)
     p.add_argument("--work", default=str(REPO.parent / "runs" / "bundled_v2"))
     p.add_argument("--extra-ner", default="caraner,newsfane")
+    p.add_argument("--variants", default=",".join(VARIANTS), help="decoding variants to run (comma-separated)")
     p.add_argument("--results", default=str(REPO / "bench" / "results" / "ner_levers"))
     args = p.parse_args(argv)
     from kashif.model.predictor import Predictor, PredictorConfig
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     for model in args.model:
         rows = {}
         for name, settings in VARIANTS.items():
+            if name not in args.variants.split(","):
+                continue
             predictor = Predictor.from_refs(ner_model=model, config=PredictorConfig(**settings), tasks=("ner",))
             rows[name] = {set_name: score(predictor, path, DOCUMENT_SENTENCES if "newsfane" in set_name else 1)
                           for set_name, path in sets.items()}

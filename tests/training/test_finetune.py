@@ -181,6 +181,7 @@ def test_resume_continues_from_the_same_step(tmp_path, tiny_encoder_dir):
         (["--dev-split", "1.5"], "--dev-split must be between 0 and 1"),
         (["--tag-map", "PERS"], "tag map: 'PERS' is neither FROM=TO"),
         (["--train", "nope.txt"], "nope.txt: no such file or directory"),
+        (["--mention-copies", "-1"], "--mention-copies must be ≥ 0"),
     ],
 )
 def test_train_cli_errors_are_one_line(tmp_path, tiny_encoder_dir, capsys, extra, message):
@@ -194,6 +195,27 @@ def test_train_cli_errors_are_one_line(tmp_path, tiny_encoder_dir, capsys, extra
     assert code == 2
     assert message in err, err
     assert len(err.strip().splitlines()) == 1 and err.startswith("kashif train: error: ")
+
+
+def test_mention_copies_grow_train_only(tmp_path, tiny_encoder_dir):
+    from kashif.training.augment import entity_spans
+    from kashif.training.finetune import prepare_data
+
+    plain = prepare_data(tiny_config("ner", tiny_encoder_dir, tmp_path / "a", dev_split=0.2))
+    grown = prepare_data(tiny_config("ner", tiny_encoder_dir, tmp_path / "b", dev_split=0.2, mention_copies=2))
+    with_entities = sum(1 for tags in plain.train["tags"] if entity_spans(tags))
+    assert with_entities > 0
+    assert len(grown.train) == len(plain.train) + 2 * with_entities
+    assert grown.dev["tokens"] == plain.dev["tokens"]  # dev is carved first and never augmented
+    assert grown.train["tokens"][:len(plain.train)] == plain.train["tokens"]
+    assert grown.train["tokens"][len(plain.train):] != plain.train["tokens"][:with_entities]
+
+
+def test_mention_copies_are_refused_for_stance(tmp_path, tiny_encoder_dir):
+    from kashif.training.config import ConfigError
+
+    with pytest.raises(ConfigError, match="--mention-copies is for NER data"):
+        tiny_config("stance", tiny_encoder_dir, tmp_path / "s", mention_copies=1)
 
 
 def test_long_sentences_are_chunked_and_scored_whole(tmp_path, tiny_encoder_dir):
