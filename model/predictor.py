@@ -28,12 +28,12 @@ from kashif.model.decoding import (
     sigmoid,
     softmax,
 )
-from kashif.model.encoding import encode_stance_pairs
+from kashif.model.encoding import encode_stance_pairs, encode_words
 from kashif.model.identity import model_identity
 from kashif.model.loading import LoadedModel, load_model, resolve_model_refs
 from kashif.model.settings import from_env, setting
 from kashif.model.tasks import PAIR, TASK_NAMES, TASKS, TOKEN, task_named
-from kashif.model.text import Span, normalize_word, sentence_words
+from kashif.model.text import Span, sentence_words
 from kashif.model.types import Classification, Entity, StanceResult
 
 PIECE_CACHE_SIZE = 200_000  # words; the cache starts afresh when full
@@ -278,20 +278,14 @@ class Predictor(TaskMethods):
         return results
 
     def _word_pieces(self, task: str, raw_words: list[str]) -> list[list[int]]:
-        """Piece ids of each word, as the model's tokenizer splits it (after the
-        model's normalisation). Words are tokenised one by one (`is_split_into_words`),
-        so a word's pieces do not depend on its neighbours and are cached."""
+        """Piece ids of each word (`encode_words`), cached: a word's pieces do not depend on its neighbours."""
         loaded = self.models[task]
         cache = self._piece_cache.setdefault(task, {})
         new = list(dict.fromkeys(w for w in raw_words if w not in cache))
         if new:
             if len(cache) + len(new) > PIECE_CACHE_SIZE:
                 cache.clear()
-            normalization = loaded.metadata.normalization
-            unknown = loaded.tokenizer.unk_token or "[UNK]"  # a word that normalises to nothing
-            forms = [[normalize_word(w, normalization) or unknown] for w in new]
-            encoded = loaded.tokenizer(forms, is_split_into_words=True, add_special_tokens=False)["input_ids"]
-            cache.update(zip(new, encoded))
+            cache.update(zip(new, encode_words(loaded.tokenizer, new, loaded.metadata.normalization)))
         return [cache[w] for w in raw_words]
 
     def _sentence_word_probs(self, task: str, texts: list[str], sentences: list[tuple[int, list[Span]]]) -> list[np.ndarray]:

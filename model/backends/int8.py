@@ -121,23 +121,25 @@ class _Feed:
 def _feeds(loaded, texts: CheckTexts) -> list[_Feed]:
     """The check texts encoded as the predictor encodes them (the model's normalisation, one word at a time for
     NER, target first for stance), one sequence per feed."""
-    from kashif.model.encoding import encode_stance_pairs
+    from kashif.model.encoding import encode_stance_pairs, encode_words
     from kashif.model.tasks import PAIR, TOKEN, task_named
-    from kashif.model.text import normalize_word, sentence_words
+    from kashif.model.text import sentence_words
 
     tokenizer, normalization, limit = loaded.tokenizer, loaded.metadata.normalization, loaded.metadata.max_length
     with_types = "token_type_ids" in tokenizer.model_input_names
     feeds: list[_Feed] = []
     task = task_named(loaded.task)
     if task.head == TOKEN:
-        unknown = tokenizer.unk_token or "[UNK]"
         for text in texts.sentences:
             for words in sentence_words(text):
-                forms = [normalize_word(text[s:e], normalization) or unknown for s, e in words]
-                pieces = tokenizer(forms, is_split_into_words=True, add_special_tokens=False)
-                word_ids = pieces.word_ids()
-                ids = [tokenizer.cls_token_id, *pieces["input_ids"][: limit - 2], tokenizer.sep_token_id]
-                first = sorted({w: i + 1 for i, w in reversed(list(enumerate(word_ids[: limit - 2]))) if w is not None}.values())
+                ids, first = [], []  # the sentence's pieces, and where each word that fits begins (after [CLS])
+                for pieces in encode_words(tokenizer, [text[s:e] for s, e in words], normalization):
+                    if len(ids) >= limit - 2:
+                        break
+                    if pieces:
+                        first.append(len(ids) + 1)
+                        ids.extend(pieces)
+                ids = [tokenizer.cls_token_id, *ids[: limit - 2], tokenizer.sep_token_id]
                 feeds.append(_Feed(_arrays(ids, None, with_types), first))
         return feeds
     targets = [g for _, g in texts.pairs] if task.inputs == PAIR else None  # a single-text task: the texts alone
