@@ -720,7 +720,7 @@ def main(argv: list[str] | None = None) -> int:
             runs[seed] = {"dev": _strip(dev), "test": _strip(test), "minutes": _minutes(out, t0), "dir": str(out)}
             log(f"ner seed {seed}: dev F1 {100 * dev['f1']:.1f}, test F1 {100 * test['f1']:.1f}")
         if args.ner_base:
-            stage1_text = f"continued from `{args.ner_base}`; then (per seed) "
+            stage1_text = f"continued from `{args.ner_base}` (as committed at {git_commit()[:7]}); then (per seed) "
         elif extra:
             stage1_text = (f"stage 1 = ANERcorp train 90 % + {' + '.join(extra)} (seed {seeds[0]}, once), "
                            f"{args.ner_stage1_epochs:g} epochs, lr {args.ner_stage1_lr:g}; stage 2 (per seed) = ")
@@ -732,7 +732,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.ner_mention_copies:
             stage2_text += f", + {args.ner_mention_copies} mention-replaced cop{'y' if args.ner_mention_copies == 1 else 'ies'} of it"
         result["ner"] = {
-            "settings": f"{stage1_text}{stage2_text}, {args.ner_epochs:g} epochs, lr {args.ner_lr:g}; "
+            "settings": f"{stage1_text}{stage2_text}, {_epochs(args.ner_epochs)}, lr {args.ner_lr:g}; "
                         f"batch {args.ner_batch}, warmup 10 %, dev = ANERcorp train 10 % (seed 0); "
                         "test scored by `kashif evaluate` (Predictor on raw sentences)",
             "runs": runs, "summary": summarize(runs, "ner"),
@@ -846,9 +846,14 @@ def _encoder_summary(fit: dict) -> str:
             f"{held.get('unknown_before', 0)} → {held.get('unknown_after', 0)} unknown pieces")
 
 
+def _epochs(n: float) -> str:
+    return f"{n:g} epoch" + ("" if n == 1 else "s")
+
+
 def _continued_summary(args) -> str:
     if args.ner_base:
-        return (f"NER continued from `{args.ner_base}`, the previous bundled NER model (multilingual-e5-small, vocabulary "
+        return (f"NER continued from `{args.ner_base}` as committed at {git_commit()[:7]}, the previous bundled NER "
+                "model (multilingual-e5-small, vocabulary "
                 "fitted to Arabic: 250,002 → 27,862 pieces, 32.2M parameters; fine-tuned on ANERcorp + CAraNER + NewsFANE, "
                 "then ANERcorp)")
     return (f"stance continued from `{args.stance_base}`, the previous bundled stance model (multilingual-e5-small, "
