@@ -6,12 +6,12 @@ from typing import Sequence
 from kashif.model.text import Normalization, normalize_word
 
 
-def encode_words(tokenizer, words: Sequence[str], normalization: Normalization | None) -> list[list[int]]:
+def encode_words(tokenizer, words: Sequence[str], normalization: Normalization) -> list[list[int]]:
     """Piece ids of each word as the NER model sees it: normalised with the model's settings and
     tokenised on its own (`is_split_into_words`), so a word's pieces never depend on its neighbours;
     a word that normalises to nothing becomes the unknown token."""
     unknown = tokenizer.unk_token or "[UNK]"
-    forms = [[(normalize_word(w, normalization) if normalization is not None else w) or unknown] for w in words]
+    forms = [[normalize_word(w, normalization) or unknown] for w in words]
     return tokenizer(forms, is_split_into_words=True, add_special_tokens=False)["input_ids"]
 
 

@@ -8,19 +8,13 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Sequence
 
+from kashif.model.decoding import bio_spans
+
 
 def entity_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
-    """(start, end, type) of each entity of a BIO tag sequence; an I- without its B- opens one."""
-    spans: list[tuple[int, int, str]] = []
-    start, kind = None, None
-    for i, tag in enumerate([*tags, "O"]):
-        inside = tag.startswith("I-") and kind == tag[2:]
-        if start is not None and not inside:
-            spans.append((start, i, kind))
-            start, kind = None, None
-        if tag != "O" and not inside:
-            start, kind = i, tag[2:]
-    return spans
+    """(start, end, type) of each entity of a tag sequence, read as the Predictor reads its own tags
+    (`bio_spans`: an I- without its B- opens an entity)."""
+    return [(span.first, span.last + 1, span.label) for span in bio_spans(tags, [0.0] * len(tags))]
 
 
 def mention_pool(rows: Iterable[dict]) -> dict[str, list[tuple[str, ...]]]:

@@ -165,23 +165,30 @@ def ood_split(data: Path, name: str) -> tuple[list[dict], list[dict]]:
     return [r for i, r in enumerate(rows) if i not in held], [r for i, r in enumerate(rows) if i in held]
 
 
+def stage2_extras(args) -> list[tuple[str, list[str]]]:
+    """`--ner-stage2-extra` as (corpus, entity types) pairs; no types means all four."""
+    out = []
+    for spec in filter(None, args.ner_stage2_extra.split(",")):
+        name, _, types = spec.partition(":")
+        out.append((name, sorted(types.split("+")) if types else sorted(ANERCORP_TYPES)))
+    return out
+
+
 def stage2_ner_data(args, data: Path, work: Path) -> Path:
     """Stage 2's training file: ANERcorp train 90 %, plus the `--ner-stage2-extra` sentences.
     (`--ner-mention-copies` is applied by `kashif train --mention-copies`.)"""
     from kashif.training.augment import entity_spans
 
     base, _ = prepare_ner_data(data, work, [])
-    specs = [x for x in args.ner_stage2_extra.split(",") if x]
-    if not specs:
+    extras = stage2_extras(args)
+    if not extras:
         return base
     rows = [json.loads(line) for line in open(base, encoding="utf-8")]
-    for spec in specs:
-        name, _, types = spec.partition(":")
-        wanted = set(types.split("+")) if types else ANERCORP_TYPES
+    for name, wanted in extras:
         kept = [r for r in ood_split(data, name)[0] if any(kind in wanted for _, _, kind in entity_spans(r["tags"]))]
         rows += kept
-        log(f"stage 2: added {len(kept)} sentences of {name} with {'/'.join(sorted(wanted))} entities")
-    path = work / "data" / ("ner_stage2_anercorp" + "".join(f"+{x.replace(':', '-')}" for x in specs) + ".jsonl")
+        log(f"stage 2: added {len(kept)} sentences of {name} with {'/'.join(wanted)} entities")
+    path = work / "data" / ("ner_stage2_anercorp" + "".join(f"+{name}-{'+'.join(wanted)}" for name, wanted in extras) + ".jsonl")
     _write_jsonl(path, rows)
     return path
 
@@ -467,7 +474,7 @@ def _topic_markdown(stance: dict) -> list[str]:
     lines.append("")
     loto = stance.get("leave_one_target_out")
     if loto:
-        lines += [f"Leave-one-target-out (one seed, {loto['epochs']:g} epoch{'' if loto['epochs'] == 1 else 's'}; trained on ANS + the other two topics, "
+        lines += [f"Leave-one-target-out (one seed, {_epochs(loto['epochs'])}; trained on ANS + the other two topics, "
                   "scored on the left-out topic's dev tweets — what a user asking about a new topic sees):", "",
                   "| left-out topic | F1(agree, disagree) | agree F1 | disagree F1 | other F1 | tweets |",
                   "|---|---|---|---|---|---|"]
@@ -723,12 +730,11 @@ def main(argv: list[str] | None = None) -> int:
             stage1_text = f"continued from `{args.ner_base}` (as committed at {git_commit()[:7]}); then (per seed) "
         elif extra:
             stage1_text = (f"stage 1 = ANERcorp train 90 % + {' + '.join(extra)} (seed {seeds[0]}, once), "
-                           f"{args.ner_stage1_epochs:g} epochs, lr {args.ner_stage1_lr:g}; stage 2 (per seed) = ")
+                           f"{_epochs(args.ner_stage1_epochs)}, lr {args.ner_stage1_lr:g}; stage 2 (per seed) = ")
         else:
             stage1_text = ""
         stage2_text = "ANERcorp train 90 %" + "".join(
-            f" + {name} sentences with {types or 'any'} entities (its training part)"
-            for name, _, types in (x.partition(":") for x in filter(None, args.ner_stage2_extra.split(","))))
+            f" + {name} sentences with {'/'.join(wanted)} entities (its training part)" for name, wanted in stage2_extras(args))
         if args.ner_mention_copies:
             stage2_text += f", + {args.ner_mention_copies} mention-replaced cop{'y' if args.ner_mention_copies == 1 else 'ies'} of it"
         result["ner"] = {
@@ -792,7 +798,7 @@ def run_stance(args, data: Path, work: Path, encoder: Path, seeds: list[int]) ->
                    if args.mawqif else ", dev = ANS dev")
     stance = {
         "settings": f"{source}; train = ANS train + {args.stance_other_pairs} re-paired `other` pairs{mawqif_text}; "
-                    f"{args.stance_epochs:g} epochs, lr {args.stance_lr:g}, batch {args.stance_batch}, warmup 10 %"
+                    f"{_epochs(args.stance_epochs)}, lr {args.stance_lr:g}, batch {args.stance_batch}, warmup 10 %"
                     f"{', balanced class weights' if args.stance_class_weights else ''}"
                     f"{'; `other` logit offset tuned on dev macro-F1 and folded into the classifier bias' if args.other_bias else ''}; "
                     "pair = (claim or topic, text); test scored by `kashif evaluate`",
@@ -850,14 +856,14 @@ def _epochs(n: float) -> str:
     return f"{n:g} epoch" + ("" if n == 1 else "s")
 
 
+PREVIOUS_ENCODER = "multilingual-e5-small, vocabulary fitted to Arabic: 250,002 → 27,862 pieces, 32.2M parameters"
+
+
 def _continued_summary(args) -> str:
     if args.ner_base:
         return (f"NER continued from `{args.ner_base}` as committed at {git_commit()[:7]}, the previous bundled NER "
-                "model (multilingual-e5-small, vocabulary "
-                "fitted to Arabic: 250,002 → 27,862 pieces, 32.2M parameters; fine-tuned on ANERcorp + CAraNER + NewsFANE, "
-                "then ANERcorp)")
-    return (f"stance continued from `{args.stance_base}`, the previous bundled stance model (multilingual-e5-small, "
-            "vocabulary fitted to Arabic: 250,002 → 27,862 pieces, 32.2M parameters; fine-tuned on ANS)")
+                f"model ({PREVIOUS_ENCODER}; fine-tuned on ANERcorp + CAraNER + NewsFANE, then ANERcorp)")
+    return f"stance continued from `{args.stance_base}`, the previous bundled stance model ({PREVIOUS_ENCODER}; fine-tuned on ANS)"
 
 
 def _minutes(out: Path, t0: float) -> float:

@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from kashif.model.predictor import Predictor, PredictorConfig
 
     data, work = Path(args.data_dir).resolve(), Path(args.work).resolve()
+    variants = args.variants.split(",")
     extra = [x for x in args.extra_ner.split(",") if x]
     sets = {"ANERcorp dev": prepare_ner_data(data, work, extra)[1],
             **{f"OOD {name}": path for name, path in ood_dev_files(data, work, extra).items()}}
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     for model in args.model:
         rows = {}
         for name, settings in VARIANTS.items():
-            if name not in args.variants.split(","):
+            if name not in variants:
                 continue
             predictor = Predictor.from_refs(ner_model=model, config=PredictorConfig(**settings), tasks=("ner",))
             rows[name] = {set_name: score(predictor, path, DOCUMENT_SENTENCES if "newsfane" in set_name else 1)
