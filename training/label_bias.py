@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from kashif.model.errors import KashifError
-from kashif.training.metrics import stance_metrics
+from kashif.training.metrics import POLAR_LABELS, stance_metrics
 
 if TYPE_CHECKING:
     from kashif.training.data import StanceColumns
@@ -28,20 +28,22 @@ class BiasError(KashifError, ValueError):
     """The model has no such label, or no classifier bias to fold the offset into."""
 
 
-def best_offset(log_probs: np.ndarray, gold: Sequence[str], labels: Sequence[str], label: str,
-                offsets: Sequence[float] = OFFSETS) -> tuple[float, dict]:
-    """The offset with the best macro-F1 (ties: the smallest |offset|), and its metrics."""
-    column = list(labels).index(label)
-    best: tuple[float, float, dict] | None = None
+def shifted_labels(log_probs: np.ndarray, labels: Sequence[str], label: str, offset: float) -> list[str]:
+    """The argmax labels once `offset` is added to `label`'s log-probability."""
+    shifted = log_probs.copy()
+    shifted[:, list(labels).index(label)] += offset
+    return [labels[i] for i in shifted.argmax(axis=1)]
+
+
+def best_offset(objective: Callable[[float], float], offsets: Sequence[float] = OFFSETS) -> float:
+    """The offset with the highest objective (ties: the smallest |offset|)."""
+    best: tuple[float, float] | None = None
     for offset in sorted(offsets, key=abs):
-        shifted = log_probs.copy()
-        shifted[:, column] += offset
-        predicted = [labels[i] for i in shifted.argmax(axis=1)]
-        metrics = stance_metrics(list(gold), predicted, list(labels))
-        if best is None or metrics["macro_f1"] > best[1] + 1e-12:
-            best = (offset, metrics["macro_f1"], metrics)
+        score = objective(offset)
+        if best is None or score > best[1] + 1e-12:
+            best = (offset, score)
     assert best is not None
-    return best[0], best[2]
+    return best[0]
 
 
 def fold_offset(model_dir: Path, label: str, offset: float) -> None:
@@ -61,8 +63,13 @@ def fold_offset(model_dir: Path, label: str, offset: float) -> None:
     model.save_pretrained(model_dir)
 
 
-def tune_bias(model_dir: Path, dev, label: str) -> dict:
-    """Score `dev` (a stance Dataset with text/target/label) once, pick the offset, fold it in."""
+def tune_bias(model_dir: Path, dev, label: str, topic_dev=None) -> dict:
+    """Score `dev` (a stance Dataset with text/target/label) once, pick the offset, fold it in.
+
+    With `topic_dev` (stance toward topics), the objective is the mean of `dev`'s macro-F1 and
+    `topic_dev`'s F1 of agree and disagree averaged over its topics (StanceEval's score), each
+    counting once whatever its size: a topic's `no stance` tweets then do not pull the offset
+    away from what claims and the two sides need."""
     from kashif.model.predictor import Predictor, PredictorConfig
 
     # fp32: the scores do not depend on how dev pairs are batched
@@ -70,24 +77,58 @@ def tune_bias(model_dir: Path, dev, label: str) -> dict:
     labels = predictor.labels("stance")
     if label not in labels:
         raise BiasError(f"{model_dir}: no label {label!r} (labels: {', '.join(labels)})")
-    results = predictor.stance(list(zip(dev["text"], dev["target"])))
-    log_probs = np.array([[math.log(max(r.scores[x], 1e-12)) for x in labels] for r in results])
-    _, before = best_offset(log_probs, dev["label"], labels, label, offsets=(0.0,))  # the same (rounded) scores, no offset
-    offset, after = best_offset(log_probs, dev["label"], labels, label)
+    if topic_dev is not None and not set(POLAR_LABELS) <= set(labels):
+        raise BiasError(f"{model_dir}: a topic dev is scored by F1 of {' and '.join(POLAR_LABELS)}, "
+                        f"which the model's labels ({', '.join(labels)}) lack")
+    parts = {"dev": dev} if topic_dev is None else {"dev": dev, "topic_dev": topic_dev}
+    log_probs = {name: _log_probs(predictor, data, labels) for name, data in parts.items()}
+
+    def metrics_at(offset: float) -> dict[str, dict]:
+        return {name: stance_metrics(data["label"], shifted_labels(log_probs[name], labels, label, offset), labels,
+                                     targets=data["target"] if name == "topic_dev" else None)
+                for name, data in parts.items()}
+
+    def objective(offset: float) -> float:
+        metrics = metrics_at(offset)
+        if "topic_dev" not in metrics:
+            return metrics["dev"]["macro_f1"]
+        return (metrics["dev"]["macro_f1"] + topic_score(metrics["topic_dev"])) / 2
+
+    offset = best_offset(objective)
     if offset:
         fold_offset(model_dir, label, offset)
-    report = {"label": label, "offset": offset, "dev_before": _scores(before), "dev_after": _scores(after)}
+    before, after = metrics_at(0.0), metrics_at(offset)
+    report = {"label": label, "offset": offset,
+              "objective": OBJECTIVE_WITH_TOPICS if topic_dev is not None else "dev macro-F1",
+              "objective_before": objective(0.0), "objective_after": objective(offset)}
+    for name in parts:
+        report[f"{name}_before"], report[f"{name}_after"] = _scores(before[name]), _scores(after[name])
     (Path(model_dir) / RESULT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
+
+
+OBJECTIVE_WITH_TOPICS = "mean of dev macro-F1 and topic-dev F1(agree, disagree) averaged over topics"
+
+
+def topic_score(metrics: dict) -> float:
+    """StanceEval's score: F1 of agree and disagree, averaged over topics (over all pairs past 20 distinct targets)."""
+    return metrics.get("f1_agree_disagree_by_target", metrics["f1_agree_disagree"])
+
+
+def _log_probs(predictor, data, labels: Sequence[str]) -> np.ndarray:
+    results = predictor.stance(list(zip(data["text"], data["target"])))
+    return np.array([[math.log(max(r.scores[x], 1e-12)) for x in labels] for r in results])
 
 
 def _scores(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "confusion"}
 
 
-def tune_bias_on_file(model_dir: str | Path, dev_path: str, label: str, columns: "StanceColumns | None" = None) -> dict:
-    """`kashif tune-bias`: read the stance dev file (`columns`: a training.data.StanceColumns, or found by name),
+def tune_bias_on_file(model_dir: str | Path, dev_path: str, label: str, columns: "StanceColumns | None" = None,
+                      topic_dev_path: str | None = None) -> dict:
+    """`kashif tune-bias`: read the stance dev file(s) (`columns`: a training.data.StanceColumns, or found by name),
     then `tune_bias`; the report."""
     from kashif.training.data import load_stance
 
-    return tune_bias(Path(model_dir), load_stance(dev_path, columns=columns), label)
+    topic_dev = load_stance(topic_dev_path, columns=columns) if topic_dev_path else None
+    return tune_bias(Path(model_dir), load_stance(dev_path, columns=columns), label, topic_dev)

@@ -82,6 +82,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="times each Mawqif training tweet appears (each copy draws its topic phrasing anew)")
     p.add_argument("--mawqif-dev-split", type=float, default=0.15,
                    help="share of Mawqif train carved as dev, stratified by target and label (seed 0)")
+    p.add_argument("--baly", action="store_true",
+                   help="add Baly 2018 claim–article pairs (every fold but 1; discuss/unrelated → other) to stance train; "
+                        "fold 1 is scored apart as a Baly dev")
+    p.add_argument("--stance-sample", type=int, default=0,
+                   help="train stance on a seeded sample of N pairs of the ANS (+ Mawqif) mix instead of all of it, "
+                        "Baly's pairs on top (a replay sample when continuing a model)")
+    p.add_argument("--loto-base", help="the stance model leave-one-target-out continues from (default: as the seeds); "
+                                       "it must not have seen Mawqif")
     p.add_argument("--no-loto", dest="loto", action="store_false",
                    help="skip leave-one-target-out (train without one Mawqif topic, score that topic)")
     p.add_argument("--loto-epochs", type=float, help="epochs of each leave-one-target-out run (default: --stance-epochs)")
@@ -326,29 +334,71 @@ def topic_slug(topic: str) -> str:
     return topic.lower().replace(" ", "_")
 
 
+BALY_DIR = ("stance", "baly2018")
+BALY_DEV_FOLD = 1
+
+
+def baly_pairs(data: Path, folds: str) -> list[dict]:
+    """Baly 2018 (claim, article) pairs of `folds` (`1`, or `-1` for every fold but 1), labels mapped by the preset."""
+    from kashif.training.data import load_stance
+    from kashif.training.stance_maps import parse_label_map
+
+    return [{"s1": r["target"], "s2": r["text"], "stance": r["label"]}
+            for r in load_stance(f"{data.joinpath(*BALY_DIR)}@{folds}", label_map=parse_label_map("baly"))]
+
+
+def baly_dev_file(data: Path, work: Path) -> Path:
+    """Baly's held-out fold as an ANS-shaped CSV: scored per seed, never trained on nor tuned on."""
+    path = work / "data" / f"baly_fold{BALY_DEV_FOLD}.csv"
+    if not path.is_file():
+        _write_csv(path, ["s1", "s2", "stance"], baly_pairs(data, str(BALY_DEV_FOLD)))
+    return path
+
+
 def stance_data(args, data: Path, work: Path, leave_out: str | None = None) -> tuple[Path, Path]:
-    """The stance train and dev files: ANS (+ re-paired `other` pairs), and with Mawqif
-    its train part; `leave_out` drops one Mawqif topic from both (leave-one-target-out)."""
+    """The stance train and dev files: ANS (+ re-paired `other` pairs), with Mawqif its train
+    part, `--stance-sample` pairs of that mix, and with `--baly` Baly's training folds on top;
+    `leave_out` drops one Mawqif topic from both (leave-one-target-out). Dev = ANS dev (+ Mawqif
+    dev): Baly's fold stays out of it, so the `other` offset is tuned for claims and topics."""
+    import random
+
     ans = data / "stance" / "ans" / "stance"
     ans_train = stance_train_file(args, data, work)
-    if not args.mawqif:
+    if not (args.mawqif or args.baly or args.stance_sample):
         return ans_train, ans / "dev.csv"
-    suffix = (f"_x{args.mawqif_copies}" if args.mawqif_copies > 1 else "") + (f"_without_{topic_slug(leave_out)}" if leave_out else "")
+    suffix = ((f"_x{args.mawqif_copies}" if args.mawqif and args.mawqif_copies > 1 else "")
+              + (f"_sample{args.stance_sample}" if args.stance_sample else "") + ("_baly" if args.baly else "")
+              + (f"_without_{topic_slug(leave_out)}" if leave_out else ""))
     train_path, dev_path = work / "data" / f"stance_train{suffix}.csv", work / "data" / f"stance_dev{suffix}.csv"
     if not (train_path.is_file() and dev_path.is_file()):
-        from kashif.training.stance_maps import LABEL_PRESETS, TARGET_PRESETS
-
-        pairs, mawqif_dev = mawqif_split(args, data, work)
         fields = ["s1", "s2", "stance"]
         train_rows = [{k: r[k] for k in fields} for r in _read_csv(ans_train)]
-        train_rows += [{k: r[k] for k in fields} for r in pairs if r["topic"] != leave_out]
         dev_rows = [{k: r[k] for k in fields} for r in _read_csv(ans / "dev.csv")]
-        labels, targets = LABEL_PRESETS["mawqif"], TARGET_PRESETS["mawqif"]
-        dev_rows += [{"s1": targets[r["target"]], "s2": r["text"].strip(), "stance": labels[r["stance"]]}
-                     for r in _read_csv(mawqif_dev) if r["target"] != leave_out]
+        if args.mawqif:
+            pairs, _ = mawqif_split(args, data, work)
+            train_rows += [{k: r[k] for k in fields} for r in pairs if r["topic"] != leave_out]
+            dev_rows += _read_csv(topic_dev_file(args, data, work, leave_out))
+        if args.stance_sample:
+            random.Random(0).shuffle(train_rows)
+            train_rows = train_rows[:args.stance_sample]
+        if args.baly:
+            train_rows += baly_pairs(data, f"-{BALY_DEV_FOLD}")
         _write_csv(train_path, fields, train_rows)
         _write_csv(dev_path, fields, dev_rows)
     return train_path, dev_path
+
+
+def topic_dev_file(args, data: Path, work: Path, leave_out: str | None = None) -> Path:
+    """Mawqif dev as (Arabic topic, tweet, mapped label) pairs, without `leave_out`'s tweets."""
+    from kashif.training.stance_maps import LABEL_PRESETS, TARGET_PRESETS
+
+    path = work / "data" / ("topic_dev" + (f"_without_{topic_slug(leave_out)}" if leave_out else "") + ".csv")
+    if not path.is_file():
+        labels, targets = LABEL_PRESETS["mawqif"], TARGET_PRESETS["mawqif"]
+        _write_csv(path, ["s1", "s2", "stance"],
+                   [{"s1": targets[r["target"]], "s2": r["text"].strip(), "stance": labels[r["stance"]]}
+                    for r in _read_csv(mawqif_split(args, data, work)[1]) if r["target"] != leave_out])
+    return path
 
 
 def _write_csv(path: Path, fields: list[str], rows: list[dict]) -> None:
@@ -370,7 +420,7 @@ def finetune_stance(args, encoder: Path, data: Path, seed: int, work: Path, leav
     out = work / name
     train, dev = stance_data(args, data, work, leave_out)
     if not (out / "metrics.json").is_file():
-        base = Path(args.stance_base).resolve() if args.stance_base else encoder
+        base = Path(args.loto_base if leave_out and args.loto_base else args.stance_base or encoder).resolve()
         cmd = ["train", "stance", "--train", str(train), "--dev", str(dev), *STANCE_COLUMNS,
                "--base-model", str(base), "--output", str(out), "--epochs", str(epochs),
                "--learning-rate", str(args.stance_lr), "--batch-size", str(args.stance_batch), "--warmup", "0.1",
@@ -379,7 +429,10 @@ def finetune_stance(args, encoder: Path, data: Path, seed: int, work: Path, leav
             cmd.append("--class-weights")
         kashif(cmd, work / "logs" / f"{name}.log", args.threads)
     if args.other_bias and not (out / "label_bias.json").is_file():
-        kashif(["tune-bias", "--model", str(out), "--label", "other", "--dev", str(dev), *STANCE_COLUMNS],
+        # with topics: claims scored on ANS dev (macro-F1), topics on Mawqif dev (F1 of agree and disagree)
+        bias_dev = (["--dev", str(data / "stance" / "ans" / "stance" / "dev.csv"),
+                     "--topic-dev", str(topic_dev_file(args, data, work, leave_out))] if args.mawqif else ["--dev", str(dev)])
+        kashif(["tune-bias", "--model", str(out), "--label", "other", *bias_dev, *STANCE_COLUMNS],
                work / "logs" / f"{name}_bias.log", args.threads)
     return out
 
@@ -486,13 +539,32 @@ def _topic_markdown(stance: dict) -> list[str]:
         lines += [f"| **mean** | **{loto['mean']:.1f}** | | | | |", ""]
     previous = stance.get("previous")
     if previous:
-        lines += ["The previous bundled model (ANS only) on the same sets: ANS test macro-F1 "
+        lines += ["The previous bundled model (`--compare-with`) on the same sets: ANS test macro-F1 "
                   f"{100 * previous['test']['macro_f1']:.1f}"
                   + (f"; Mawqif dev F1(agree, disagree) averaged over topics "
                      f"{100 * previous['mawqif_dev']['f1_agree_disagree_by_target']:.1f}" if "mawqif_dev" in previous else "")
+                  + (f"; Baly fold {BALY_DEV_FOLD} macro-F1 {100 * previous['baly_dev']['macro_f1']:.1f}"
+                     if "baly_dev" in previous else "")
                   + ".", ""]
     return lines + ["Anchors on Mawqif's own test set (not this dev split): the Mawqif paper's best BERT 78.9 "
                     "macro-F1; StanceEval 2024's top system 84.4 (F1 of favour and against).", ""]
+
+
+def _baly_markdown(stance: dict) -> list[str]:
+    """Baly's held-out fold (claim, article) per seed."""
+    summary = stance["summary"]
+    if "baly_dev_macro_f1" not in summary:
+        return []
+    lines = [f"## Claim–article stance — Baly 2018 fold {BALY_DEV_FOLD} (held out: not trained on, not in dev)", "",
+             "| seed | macro-F1 | " + " | ".join(STANCE_CLASSES) + " | pairs |", "|---|---|" + "---|" * (len(STANCE_CLASSES) + 1)]
+    for seed, run in stance["runs"].items():
+        b = run["baly_dev"]
+        lines.append(f"| {seed} | {100 * b['macro_f1']:.1f} | "
+                     + " | ".join(f"{100 * b['per_class'].get(c, {}).get('f1', 0):.1f}" for c in STANCE_CLASSES)
+                     + f" | {b['support']} |")
+    lines += ["| **mean ± std** | " + f"**{fmt(summary['baly_dev_macro_f1'])}** | "
+              + " | ".join(fmt(summary["baly_dev_f1_by_class"][c]) for c in STANCE_CLASSES) + " | |", ""]
+    return lines
 
 
 def write_markdown(result: dict, path: Path) -> None:
@@ -516,7 +588,7 @@ def write_markdown(result: dict, path: Path) -> None:
              ("test macro-F1", lambda r: r["test"]["macro_f1"], "test_macro_f1")],
             STANCE_CLASSES, "per_class", "test_f1_by_class", bold="test_macro_f1")
         lines += ["Published anchor (ANS test macro-F1, pretrained BERT): 76.7.", ""]
-        lines += _topic_markdown(result["stance"])
+        lines += _topic_markdown(result["stance"]) + _baly_markdown(result["stance"])
     if result.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in result["notes"]] + [""]
     if result.get("bundle"):
@@ -565,10 +637,17 @@ LICENSES = {
     "mawqif": "Mawqif (Alturayeif, Luqman & Ahmed, WANLP 2022), Arabic tweets toward three topics — no licence "
               "statement (the authors ask for a citation), and tweets carry X/Twitter's redistribution terms: "
               "**research use only**",
+    "baly": "Baly et al. 2018 Arabic claim–article stance corpus (NAACL 2018) — no licence statement (the authors ask "
+            "for a citation), and the articles are web pages retrieved by search: **research use only**",
 }
-RESEARCH_USE = ("Research use: Mawqif has no licence statement and is tweet data, so this model is for research use. "
-                "A commercial user should retrain the stance model without it (`make bundled-model "
-                "RECIPE_ARGS=--no-mawqif`), which gives back a claim-only model (ANS, Apache-2.0).")
+
+
+def research_use(articles: bool) -> str:
+    """The card's plain word to commercial users on the research-use corpora in the stance model."""
+    corpora = "Mawqif (tweets) and Baly 2018 (web articles) have" if articles else "Mawqif (tweets) has"
+    return (f"Research use: {corpora} no licence statement, so this model is for research use. A commercial user "
+            "should retrain the stance model without them (`make bundled-model RECIPE_ARGS=--no-mawqif`, no `--baly`), "
+            "which gives back a claim-only model (ANS, Apache-2.0).")
 
 
 def write_card(dst: Path, task: str, result: dict, seed: int, extra: list[str]) -> None:
@@ -587,14 +666,17 @@ def write_card(dst: Path, task: str, result: dict, seed: int, extra: list[str]) 
                 f"{by_type[order[-1]]['mean']:.1f} for {order[-1]}).",
                 "Fine-tuned on Modern Standard Arabic news; dialectal Arabic, tweets and other domains are untested."]
     else:
-        topics = "mawqif_dev" in run
+        topics, articles = "mawqif_dev" in run, "baly_dev" in run
         title = ("Kashif bundled stance model (Arabic stance toward a claim or a topic: agree, disagree, other)" if topics
                  else "Kashif bundled stance model (Arabic claim–sentence stance: agree, disagree, other)")
         head, parts, key, group = "macro_f1", STANCE_CLASSES, "per_class", "class"
-        labeled = [LICENSES["ans"]] + ([LICENSES["mawqif"]] if topics else [])
+        labeled = [LICENSES["ans"]] + ([LICENSES["mawqif"]] if topics else []) + ([LICENSES["baly"]] if articles else [])
         anchors = "mBERT 76.7 (Khouja 2020)"
         metric_name = "macro-F1 over agree/disagree/other (ANS test, 379 pairs)"
         weak = ["`other` is 2 % of ANS (7 test pairs), so its F1 moves a lot with one pair.",
+                "Claims are MSA news (ANS) and, with Baly, claims checked against web articles read through their first "
+                "128 pieces; topics are three Saudi-heavy tweet topics (Mawqif). Other topics are out of domain: "
+                "leave-one-target-out above shows what a topic never seen gets." if topics and articles else
                 "Claims are MSA news (ANS); topics are three Saudi-heavy tweet topics (Mawqif). Claim–article pairs "
                 "(Baly) and other topics are out of domain: leave-one-target-out above shows what a topic never seen gets."
                 if topics else
@@ -672,7 +754,11 @@ def _topic_card_lines(stance: dict, run: dict) -> list[str]:
                   + ", ".join(f"{t} {v['f1_agree_disagree']:.1f}" for t, v in loto.items() if isinstance(v, dict))
                   + f"; mean {loto['mean']:.1f}.", ""]
     return lines + ["Anchors on Mawqif's own test set (not this dev split): the Mawqif paper's best BERT 78.9 macro-F1; "
-                    "StanceEval 2024's top system 84.4 (F1 of favour and against).", "", RESEARCH_USE, ""]
+                    "StanceEval 2024's top system 84.4 (F1 of favour and against).", "",
+                    *([f"Claim–article stance, Baly 2018 fold {BALY_DEV_FOLD} (held out; {run['baly_dev']['support']} "
+                       f"pairs, mostly `other`): macro-F1 {100 * run['baly_dev']['macro_f1']:.1f} for this model, "
+                       f"{fmt(summary['baly_dev_macro_f1'])} over all seeds.", ""] if "baly_dev" in run else []),
+                    research_use("baly_dev" in run), ""]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -751,7 +837,8 @@ def main(argv: list[str] | None = None) -> int:
         result["bundle"] = {}
         for task in tasks:
             head = "f1" if task == "ner" else "macro_f1"
-            best = max(result[task]["runs"], key=lambda s: result[task]["runs"][s]["dev"][head])
+            runs = result[task]["runs"]
+            best = max(runs, key=lambda s: runs[s]["bias_objective"]["after"] if "bias_objective" in runs[s] else runs[s]["dev"][head])
             dst = Path(args.bundle) / task
             mb = bundle_model(Path(result[task]["runs"][best]["dir"]), dst)
             write_card(dst, task, result, best, extra)
@@ -770,6 +857,7 @@ def run_stance(args, data: Path, work: Path, encoder: Path, seeds: list[int]) ->
     then leave-one-target-out on Mawqif, and the previous bundle on the same sets."""
     ans_test = data / "stance" / "ans" / "stance" / "test.csv"
     mawqif_dev = mawqif_split(args, data, work)[1] if args.mawqif else None
+    baly_dev = baly_dev_file(data, work) if args.baly else None
     runs = {}
     for seed in seeds:
         t0 = time.time()
@@ -781,6 +869,9 @@ def run_stance(args, data: Path, work: Path, encoder: Path, seeds: list[int]) ->
         runs[seed] = {"dev": _strip(dev), "test": _strip(test), "minutes": _minutes(out, t0), "dir": str(out),
                       "other_bias": bias["offset"] if bias else None,
                       "dev_before_bias": _strip(bias["dev_before"]) if bias else None}
+        if bias and "objective_after" in bias:  # claims and topics: the seeds compete on the offset's objective
+            runs[seed]["bias_objective"] = {"name": bias["objective"], "before": bias["objective_before"],
+                                            "after": bias["objective_after"]}
         if mawqif_dev:  # the combined dev mixes claims and topics: ANS dev alone, to compare with an ANS-only model
             runs[seed]["ans_dev"] = _strip(evaluate(out, "stance", ans_test.with_name("dev.csv"), work, args.threads,
                                                     STANCE_COLUMNS, name="ans_dev"))
@@ -789,6 +880,10 @@ def run_stance(args, data: Path, work: Path, encoder: Path, seeds: list[int]) ->
             topic = evaluate_mawqif(out, mawqif_dev, work, args.threads)
             runs[seed]["mawqif_dev"] = _strip(topic)
             line += f", Mawqif dev F1(agree, disagree) {100 * topic['f1_agree_disagree_by_target']:.1f}"
+        if baly_dev:
+            runs[seed]["baly_dev"] = _strip(evaluate(out, "stance", baly_dev, work, args.threads, STANCE_COLUMNS,
+                                                     name="baly_dev"))
+            line += f", Baly fold {BALY_DEV_FOLD} macro-F1 {100 * runs[seed]['baly_dev']['macro_f1']:.1f}"
         log(line)
     source = f"continued from {args.stance_base}" if args.stance_base else "from the encoder"
     mawqif_text = (f" + Mawqif train {100 * (1 - args.mawqif_dev_split):.0f} %"
@@ -796,11 +891,15 @@ def run_stance(args, data: Path, work: Path, encoder: Path, seeds: list[int]) ->
                    "one of six phrasings per topic drawn per tweet; Favor/Against/None → agree/disagree/other), "
                    f"dev = ANS dev + Mawqif {100 * args.mawqif_dev_split:.0f} % (stratified by topic × label, seed 0)"
                    if args.mawqif else ", dev = ANS dev")
+    sample_text = (f"; a seeded sample of {args.stance_sample:,} pairs of that mix (seed 0)" if args.stance_sample else "")
+    baly_text = (f"; + Baly 2018 claim–article pairs of every fold but {BALY_DEV_FOLD} (discuss/unrelated → other), "
+                 f"fold {BALY_DEV_FOLD} scored apart and kept out of dev" if args.baly else "")
     stance = {
-        "settings": f"{source}; train = ANS train + {args.stance_other_pairs} re-paired `other` pairs{mawqif_text}; "
+        "settings": f"{source}; train = ANS train + {args.stance_other_pairs} re-paired `other` pairs{mawqif_text}"
+                    f"{sample_text}{baly_text}; "
                     f"{_epochs(args.stance_epochs)}, lr {args.stance_lr:g}, batch {args.stance_batch}, warmup 10 %"
                     f"{', balanced class weights' if args.stance_class_weights else ''}"
-                    f"{'; `other` logit offset tuned on dev macro-F1 and folded into the classifier bias' if args.other_bias else ''}; "
+                    f"{'; `other` logit offset tuned on ' + ('the mean of ANS dev macro-F1 and Mawqif dev F1(agree, disagree) over topics' if args.mawqif else 'dev macro-F1') + ' and folded into the classifier bias' if args.other_bias else ''}; "
                     "pair = (claim or topic, text); test scored by `kashif evaluate`",
         "runs": runs, "summary": summarize(runs, "stance"),
     }
@@ -810,6 +909,10 @@ def run_stance(args, data: Path, work: Path, encoder: Path, seeds: list[int]) ->
         stance["summary"]["mawqif_dev_by_target"] = {
             topic: mean_std([r["mawqif_dev"]["by_target"][topic]["f1_agree_disagree"] for r in runs.values()])
             for topic in runs[seeds[0]]["mawqif_dev"]["by_target"]}
+    if baly_dev:
+        stance["summary"]["baly_dev_macro_f1"] = mean_std([r["baly_dev"]["macro_f1"] for r in runs.values()])
+        stance["summary"]["baly_dev_f1_by_class"] = {
+            c: mean_std([r["baly_dev"]["per_class"].get(c, {}).get("f1", 0.0) for r in runs.values()]) for c in STANCE_CLASSES}
     if mawqif_dev and args.loto:
         stance["leave_one_target_out"] = leave_one_target_out(args, data, work, encoder, seeds[0], mawqif_dev)
     if args.compare_with:
@@ -819,6 +922,9 @@ def run_stance(args, data: Path, work: Path, encoder: Path, seeds: list[int]) ->
         if mawqif_dev:
             stance["previous"]["mawqif_dev"] = _strip(evaluate_mawqif(previous, mawqif_dev, work, args.threads,
                                                                       label="previous_stance"))
+        if baly_dev:
+            stance["previous"]["baly_dev"] = _strip(evaluate(previous, "stance", baly_dev, work, args.threads,
+                                                             STANCE_COLUMNS, name="baly_dev", label="previous_stance"))
     return stance
 
 
@@ -863,7 +969,10 @@ def _continued_summary(args) -> str:
     if args.ner_base:
         return (f"NER continued from `{args.ner_base}` as committed at {git_commit()[:7]}, the previous bundled NER "
                 f"model ({PREVIOUS_ENCODER}; fine-tuned on ANERcorp + CAraNER + NewsFANE, then ANERcorp)")
-    return f"stance continued from `{args.stance_base}`, the previous bundled stance model ({PREVIOUS_ENCODER}; fine-tuned on ANS)"
+    card = Path(args.stance_base) / "README.md"
+    title = next((line[2:] for line in card.read_text(encoding="utf-8").splitlines() if line.startswith("# ")), "")
+    return (f"stance continued from `{args.stance_base}` as committed at {git_commit()[:7]}"
+            f"{f' ({title})' if title else ''}; encoder: {PREVIOUS_ENCODER}")
 
 
 def _minutes(out: Path, t0: float) -> float:
