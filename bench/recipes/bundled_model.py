@@ -682,6 +682,10 @@ def write_card(dst: Path, task: str, result: dict, seed: int, extra: list[str]) 
                 if topics else
                 "The pair is (claim, sentence), trained on news headline paraphrases and contradictions (ANS); "
                 "tweets (Mawqif-style targets) or claim–article pairs (Baly) are out of domain."]
+        if topics and "bias_objective" in run:
+            weak.append("The `other` offset is tuned for claims and for the two sides of a topic, so toward a topic the "
+                        "model rarely answers `other` (no stance): Mawqif dev `other` F1 "
+                        f"{100 * run['mawqif_dev']['per_class']['other']['f1']:.1f}.")
     labels = json.loads((dst / "kashif.json").read_text(encoding="utf-8"))["labels"]
     lines = ["---\nlicense: mit\nbase_model: intfloat/multilingual-e5-small\nlanguage: ar\n---", f"# {title}", "",
              "The default model that `kashif serve`, `score`, `entities`, `stance` and `evaluate` load when no model is "
