@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from kashif.training.data import StanceColumns
 
 OFFSETS = tuple(round(x, 2) for x in np.arange(-2.0, 6.01, 0.25))
+OBJECTIVE = "dev macro-F1"
+OBJECTIVE_WITH_TOPICS = "mean of dev macro-F1 and topic-dev F1(agree, disagree) averaged over topics"
 RESULT_FILE = "label_bias.json"
 
 
@@ -35,13 +37,13 @@ def shifted_labels(log_probs: np.ndarray, labels: Sequence[str], label: str, off
     return [labels[i] for i in shifted.argmax(axis=1)]
 
 
-def best_offset(objective: Callable[[float], float], offsets: Sequence[float] = OFFSETS) -> float:
-    """The offset with the highest objective (ties: the smallest |offset|)."""
+def best_offset(score: Callable[[float], float], offsets: Sequence[float] = OFFSETS) -> float:
+    """The offset with the highest score (ties: the smallest |offset|)."""
     best: tuple[float, float] | None = None
     for offset in sorted(offsets, key=abs):
-        score = objective(offset)
-        if best is None or score > best[1] + 1e-12:
-            best = (offset, score)
+        value = score(offset)
+        if best is None or value > best[1] + 1e-12:
+            best = (offset, value)
     assert best is not None
     return best[0]
 
@@ -81,33 +83,30 @@ def tune_bias(model_dir: Path, dev, label: str, topic_dev=None) -> dict:
         raise BiasError(f"{model_dir}: a topic dev is scored by F1 of {' and '.join(POLAR_LABELS)}, "
                         f"which the model's labels ({', '.join(labels)}) lack")
     parts = {"dev": dev} if topic_dev is None else {"dev": dev, "topic_dev": topic_dev}
-    log_probs = {name: _log_probs(predictor, data, labels) for name, data in parts.items()}
-
-    def metrics_at(offset: float) -> dict[str, dict]:
-        return {name: stance_metrics(data["label"], shifted_labels(log_probs[name], labels, label, offset), labels,
-                                     targets=data["target"] if name == "topic_dev" else None)
-                for name, data in parts.items()}
-
-    def objective(offset: float) -> float:
-        metrics = metrics_at(offset)
-        if "topic_dev" not in metrics:
-            return metrics["dev"]["macro_f1"]
-        return (metrics["dev"]["macro_f1"] + topic_score(metrics["topic_dev"])) / 2
-
-    offset = best_offset(objective)
+    probs = {name: log_probs(predictor, data, labels) for name, data in parts.items()}
+    # every offset of the grid scored once (0.0, the model as it is, among them)
+    scored = {offset: {name: stance_metrics(data["label"], shifted_labels(probs[name], labels, label, offset), labels,
+                                            targets=data["target"] if name == "topic_dev" else None)
+                       for name, data in parts.items()}
+              for offset in OFFSETS}
+    offset = best_offset(lambda o: objective(scored[o]))
     if offset:
         fold_offset(model_dir, label, offset)
-    before, after = metrics_at(0.0), metrics_at(offset)
+    before, after = scored[0.0], scored[offset]
     report = {"label": label, "offset": offset,
-              "objective": OBJECTIVE_WITH_TOPICS if topic_dev is not None else "dev macro-F1",
-              "objective_before": objective(0.0), "objective_after": objective(offset)}
+              "objective": OBJECTIVE_WITH_TOPICS if topic_dev is not None else OBJECTIVE,
+              "objective_before": objective(before), "objective_after": objective(after)}
     for name in parts:
         report[f"{name}_before"], report[f"{name}_after"] = _scores(before[name]), _scores(after[name])
     (Path(model_dir) / RESULT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 
 
-OBJECTIVE_WITH_TOPICS = "mean of dev macro-F1 and topic-dev F1(agree, disagree) averaged over topics"
+def objective(metrics: dict[str, dict]) -> float:
+    """What the offset maximises: dev macro-F1, or with a topic dev its mean with `topic_score`."""
+    if "topic_dev" not in metrics:
+        return metrics["dev"]["macro_f1"]
+    return (metrics["dev"]["macro_f1"] + topic_score(metrics["topic_dev"])) / 2
 
 
 def topic_score(metrics: dict) -> float:
@@ -115,7 +114,8 @@ def topic_score(metrics: dict) -> float:
     return metrics.get("f1_agree_disagree_by_target", metrics["f1_agree_disagree"])
 
 
-def _log_probs(predictor, data, labels: Sequence[str]) -> np.ndarray:
+def log_probs(predictor, data, labels: Sequence[str]) -> np.ndarray:
+    """Log-probabilities of `labels` for each (text, target) of a stance Dataset, one row per pair."""
     results = predictor.stance(list(zip(data["text"], data["target"])))
     return np.array([[math.log(max(r.scores[x], 1e-12)) for x in labels] for r in results])
 

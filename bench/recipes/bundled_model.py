@@ -841,8 +841,7 @@ def main(argv: list[str] | None = None) -> int:
         result["bundle"] = {}
         for task in tasks:
             head = "f1" if task == "ner" else "macro_f1"
-            runs = result[task]["runs"]
-            best = max(runs, key=lambda s: runs[s]["bias_objective"]["after"] if "bias_objective" in runs[s] else runs[s]["dev"][head])
+            best = max(result[task]["runs"], key=lambda s: _selection_score(result[task]["runs"][s], head))
             dst = Path(args.bundle) / task
             mb = bundle_model(Path(result[task]["runs"][best]["dir"]), dst)
             write_card(dst, task, result, best, extra)
@@ -898,12 +897,15 @@ def run_stance(args, data: Path, work: Path, encoder: Path, seeds: list[int]) ->
     sample_text = (f"; a seeded sample of {args.stance_sample:,} pairs of that mix (seed 0)" if args.stance_sample else "")
     baly_text = (f"; + Baly 2018 claim–article pairs of every fold but {BALY_DEV_FOLD} (discuss/unrelated → other), "
                  f"fold {BALY_DEV_FOLD} scored apart and kept out of dev" if args.baly else "")
+    bias_objective = ("the mean of ANS dev macro-F1 and Mawqif dev F1(agree, disagree) over topics" if args.mawqif
+                      else "dev macro-F1")
+    bias_text = f"; `other` logit offset tuned on {bias_objective} and folded into the classifier bias" if args.other_bias else ""
     stance = {
         "settings": f"{source}; train = ANS train + {args.stance_other_pairs} re-paired `other` pairs{mawqif_text}"
                     f"{sample_text}{baly_text}; "
                     f"{_epochs(args.stance_epochs)}, lr {args.stance_lr:g}, batch {args.stance_batch}, warmup 10 %"
                     f"{', balanced class weights' if args.stance_class_weights else ''}"
-                    f"{'; `other` logit offset tuned on ' + ('the mean of ANS dev macro-F1 and Mawqif dev F1(agree, disagree) over topics' if args.mawqif else 'dev macro-F1') + ' and folded into the classifier bias' if args.other_bias else ''}; "
+                    f"{bias_text}; "
                     "pair = (claim or topic, text); test scored by `kashif evaluate`",
         "runs": runs, "summary": summarize(runs, "stance"),
     }
@@ -960,6 +962,11 @@ def _encoder_summary(fit: dict) -> str:
             f"{f['parameters_before'] / 1e6:.1f}M → {f['parameters_after'] / 1e6:.1f}M parameters; ANERcorp test "
             f"{held.get('pieces_per_word_before', 0):.4f} → {held.get('pieces_per_word_after', 0):.4f} pieces per word, "
             f"{held.get('unknown_before', 0)} → {held.get('unknown_after', 0)} unknown pieces")
+
+
+def _selection_score(run: dict, head: str) -> float:
+    """What the bundled seed is chosen by: the `other` offset's objective where it has one (claims and topics), else dev."""
+    return run["bias_objective"]["after"] if "bias_objective" in run else run["dev"][head]
 
 
 def _epochs(n: float) -> str:

@@ -9,7 +9,6 @@ Prints ANS dev macro-F1, Mawqif dev F1(agree, disagree) over topics and `other` 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -31,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from kashif.model.predictor import Predictor, PredictorConfig
     from kashif.training.data import StanceColumns, load_stance
-    from kashif.training.label_bias import shifted_labels, topic_score
+    from kashif.training.label_bias import log_probs, shifted_labels, topic_score
     from kashif.training.metrics import stance_metrics
     from kashif.training.stance_maps import parse_label_map, parse_target_map
 
@@ -45,15 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     predictor = Predictor.from_refs(stance_model=args.model, tasks=("stance",), config=PredictorConfig(precision="fp32"))
     labels = predictor.labels("stance")
-    log_probs = {name: np.array([[math.log(max(r.scores[x], 1e-12)) for x in labels]
-                                 for r in predictor.stance(list(zip(data["text"], data["target"])))])
-                 for name, data in sets.items()}
+    probs = {name: log_probs(predictor, data, labels) for name, data in sets.items()}
     print("| offset | ANS dev macro-F1 | Mawqif dev F1(agree, disagree) | Mawqif other F1 | Baly fold 1 macro-F1 |")
     print("|---|---|---|---|---|")
     for offset in np.arange(args.start, args.stop + 1e-9, 0.25):
         scores = {}
         for name, data in sets.items():
-            predicted = shifted_labels(log_probs[name], labels, "other", float(offset))
+            predicted = shifted_labels(probs[name], labels, "other", float(offset))
             scores[name] = stance_metrics(data["label"], predicted, labels,
                                           targets=data["target"] if name == "Mawqif dev" else None)
         topics = scores["Mawqif dev"]
