@@ -18,8 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from bench.common import DATA_DIR  # noqa: E402
-from bench.recipes.bundled_model import git_commit  # noqa: E402
+from bench.common import DATA_DIR, anercorp_sentences, git_commit  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,10 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", default=str(REPO / "bench" / "results" / "ner_speed_alternating"))
     args = p.parse_args(argv)
     from kashif.model.predictor import Predictor, PredictorConfig
-    from kashif.training.data import load_ner
     from kashif.training.evaluate import join_tokens
 
-    texts = [join_tokens(t)[0] for t in load_ner(Path(args.data_dir) / "ner" / "anercorp" / "test.txt")["tokens"]]
+    texts = [join_tokens(t)[0] for t in anercorp_sentences(Path(args.data_dir) / "ner" / "anercorp" / "test.txt")[0]]
     config = PredictorConfig(backend=args.backend, precision=args.precision)
     predictors = {m: Predictor.from_refs(ner_model=m, config=config, tasks=("ner",)) for m in args.model}
     for predictor in predictors.values():
