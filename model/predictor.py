@@ -228,6 +228,11 @@ class Predictor(TaskMethods):
             raise ValueError(f"no {task} model is loaded")
         return self._backends[task]
 
+    def use_backend(self, task: str, backend: Backend) -> None:
+        """Run `task` on `backend` from now on (e.g. an int8 variant a benchmark built, not the one `auto` picks)."""
+        self.backend(task)  # ValueError when no model serves the task
+        self._backends[task] = backend
+
     def _max_length(self, loaded: LoadedModel) -> int:
         limit = loaded.metadata.max_length
         return min(limit, self.config.max_length) if self.config.max_length else limit

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kashif.model.backends.int8 import DEFAULT_RECIPE, Int8Check, build_int8, check_path
+from kashif.model.backends.int8 import DEFAULT_RECIPE, Int8Check, build_int8, check_path, texts_digest
 
 ONNX_PRECISIONS = ("fp32", "int8")
 
@@ -50,8 +50,8 @@ def int8_export(loaded) -> tuple[Path, Int8Check]:
     fused = export_onnx(loaded, "fp32")
     target = fused.with_name("model.fused.int8.onnx")
     found = Int8Check.load(check_path(target)) if target.is_file() else None
-    if found is not None and found.recipe != DEFAULT_RECIPE.record():
-        found = None  # made by another Kashif version's recipe: build and check it anew
+    if found is not None and (found.recipe != DEFAULT_RECIPE.record() or found.texts != texts_digest()):
+        found = None  # made by another Kashif version's recipe or texts: build and check it anew
     if found is None:
         _say(f"building the int8 export of {loaded.source} (once per model version: calibration and a check "
              f"against fp32) in {target.parent}")
@@ -100,12 +100,14 @@ class OnnxBackend:
     name = "onnx"
     reason = ""  # why it runs the model: set by make_backend (selection.Choice.reason)
 
-    def __init__(self, loaded, precision: str = "fp32", device: str = "cpu", threads: int | None = None) -> None:
+    def __init__(self, loaded, precision: str = "fp32", device: str = "cpu", threads: int | None = None,
+                 graph: Path | None = None) -> None:
+        """`graph`: an ONNX file of `loaded` built elsewhere (a benchmark's int8 variant) instead of the cached export."""
         import onnxruntime as ort
 
         if precision not in ONNX_PRECISIONS:
             raise ValueError(f"the onnx backend runs {' or '.join(ONNX_PRECISIONS)}, not {precision}")
-        path = export_onnx(loaded, precision)
+        path = graph or export_onnx(loaded, precision)
         options = ort.SessionOptions()
         if threads:  # None: ONNX Runtime's default; the predictor's config (KASHIF_THREADS) decides, as for torch
             options.intra_op_num_threads = threads

@@ -84,13 +84,13 @@ def test_a_named_backend_and_precision_are_used_as_named(tiny_bundle_dir, monkey
 def test_nodes_whose_int8_error_exceeds_the_bound_stay_fp32(tiny_bundle_dir, own_cache):
     import onnx
 
-    from kashif.model.backends.int8 import CheckTexts, Int8Recipe, _feeds, node_errors, quantize
+    from kashif.model.backends.int8 import Int8Recipe, Int8Texts, _feeds, node_errors, quantize
     from kashif.model.backends.onnx_backend import export_onnx
     from kashif.model.loading import load_model
 
     loaded = load_model(str(tiny_bundle_dir / "ner"), task="ner")
     fused = export_onnx(loaded, "fp32")
-    feeds = _feeds(loaded, CheckTexts.bundled())
+    feeds = _feeds(loaded, Int8Texts.calibration())
     errors = node_errors(fused, feeds, Int8Recipe())
     assert len(errors) >= 8 and all(0 < e < 1 for e in errors.values())  # 2 layers × (Attention + 3 MatMul) + classifier
     worst = max(errors, key=errors.get)
@@ -114,3 +114,31 @@ def test_a_check_made_by_another_recipe_is_rebuilt(tiny_bundle_dir, own_cache):
     _, rebuilt = int8_export(loaded)
     assert rebuilt.recipe == first.recipe and rebuilt.agreement == first.agreement
     assert json.loads(written.read_text())["recipe"] == first.recipe
+    written.write_text(json.dumps({**json.loads(written.read_text()), "texts": "older-texts", "agreement": 1.0}))
+    _, rebuilt = int8_export(loaded)  # calibrated or checked on another Kashif's texts
+    assert rebuilt.agreement == first.agreement and json.loads(written.read_text())["texts"] == first.texts != ""
+
+
+def test_the_check_texts_are_held_out_from_calibration():
+    from kashif.model.backends.int8 import Int8Texts
+
+    calibration, held_out = Int8Texts.calibration(), Int8Texts.held_out()
+    assert len(held_out.sentences) >= 100 and not set(calibration.sentences) & set(held_out.sentences)
+    assert len(held_out.pairs) == len(held_out.sentences) * 3 // 2
+
+
+def test_a_predictor_runs_the_int8_graph_it_is_given(tiny_bundle_dir, own_cache, arabic_sentences):
+    from kashif.model.backends.int8 import Int8Recipe, Int8Texts, _feeds, quantize
+    from kashif.model.backends.onnx_backend import OnnxBackend, export_onnx
+    from kashif.model.loading import load_model
+
+    loaded = load_model(str(tiny_bundle_dir / "ner"), task="ner")
+    fused = export_onnx(loaded, "fp32")
+    variant = fused.with_name("variant.onnx")
+    quantize(fused, variant, _feeds(loaded, Int8Texts.calibration()), Int8Recipe(exclude=("classifier",)))
+    predictor = Predictor(ner=loaded, config=PredictorConfig(backend="onnx", precision="fp32"))
+    predictor.use_backend("ner", OnnxBackend(loaded, "int8", graph=variant))
+    assert predictor.backend("ner").path == variant and predictor.info()["ner"]["precision"] == "int8"
+    assert len(predictor.entities(arabic_sentences[:5])) == 5
+    with pytest.raises(ValueError, match="no stance model"):
+        predictor.use_backend("stance", predictor.backend("ner"))
