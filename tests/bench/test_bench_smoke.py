@@ -113,3 +113,17 @@ def test_backends_recommendation_skips_batch_dependent_int8_and_names_auto_rows(
     rows[2]["bundled"]["ner"]["delta_f1"] = -0.5  # past the bound
     assert (recommend(rows)["backend"], recommend(rows)["precision"]) == ("onnx", "fp32")
     assert _backend_row_name(rows[-1]) == "auto, no native bf16 (KASHIF_CPU_BF16=0) → onnx int8"
+
+
+def test_the_int8_study_names_the_range_a_check_threshold_lies_in():
+    from bench.int8_sensitivity import _separation
+
+    def row(delta: float, check: float) -> dict:
+        return {"delta_f1": delta, "check_agreement_own_texts": check}
+
+    rows = {"reference": {"f1": 90.0}, "broken": row(-1.6, 0.911), "worse": row(-2.7, 0.87), "sound": row(-0.1, 0.947),
+            "in between": row(-0.55, 0.959), "best": row(+0.2, 0.99)}
+    line = _separation(rows, "ner", "f1")
+    assert "at most 91.10%" in line and "at least 94.70%" in line and "Midway, to the nearest 0.5 %: 93.0%" in line
+    rows["sound"] = row(-0.1, 0.90)  # a sound variant below a broken one: no threshold separates them
+    assert "Midway" not in _separation(rows, "ner", "f1")
