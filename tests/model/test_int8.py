@@ -142,3 +142,19 @@ def test_a_predictor_runs_the_int8_graph_it_is_given(tiny_bundle_dir, own_cache,
     assert len(predictor.entities(arabic_sentences[:5])) == 5
     with pytest.raises(ValueError, match="no stance model"):
         predictor.use_backend("stance", predictor.backend("ner"))
+
+
+def test_the_first_use_of_a_model_says_it_is_building_the_int8_export(tiny_bundle_dir, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.support.server_fixtures import server_env
+
+    env = server_env({"KASHIF_CPU_BF16": "0", "KASHIF_CACHE_DIR": str(tmp_path / "cache")})
+    command = [sys.executable, "-m", "kashif", "entities", "زار محمد القاهرة", "--ner-model", str(tiny_bundle_dir / "ner")]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "building the int8 export of" in first.stderr and "its check: entity-word agreement with fp32" in first.stderr
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and again.stdout == first.stdout
+    assert "building" not in again.stderr  # cached with its check
