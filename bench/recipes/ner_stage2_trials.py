@@ -2,7 +2,7 @@
 
     # training file of the "2,334 NewsFANE sentences without MISC, every ORG ≥ 2 words" row
     python bench/recipes/ner_stage2_trials.py data --work WORK
-    # a weight average (WiSE-FT) of two NER models of the same shape: (1 - alpha)·A + alpha·B
+    # a weight average (WiSE-FT) of two models of the same shape: (1 - alpha)·A + alpha·B
     python bench/recipes/ner_stage2_trials.py average A_DIR B_DIR --alpha 0.5 --output OUT_DIR
 
 Each trial is then `kashif train ner --base-model model/bundled/ner ...` on its file and

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -22,23 +21,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.recipes.bundled_model import (STANCE_COLUMNS, baly_dev_file, evaluate, evaluate_mawqif, kashif,  # noqa: E402
                                          mawqif_split, parse_args, topic_dev_file)
-
-
-def interpolate(start: Path, end: Path, alpha: float, out: Path) -> Path:
-    """θ = (1 − α)·start + α·end, saved as a model dir with end's tokenizer and Kashif metadata (fp32)."""
-    from transformers import AutoModelForSequenceClassification
-
-    a = AutoModelForSequenceClassification.from_pretrained(start)
-    b = AutoModelForSequenceClassification.from_pretrained(end)
-    weights_a, weights_b = a.state_dict(), b.state_dict()
-    if weights_a.keys() != weights_b.keys() or any(weights_a[k].shape != weights_b[k].shape for k in weights_a):
-        raise SystemExit(f"{start} and {end} are not the same architecture")
-    b.load_state_dict({k: (1 - alpha) * weights_a[k].float() + alpha * v.float() if v.is_floating_point() else v
-                       for k, v in weights_b.items()})
-    b.float().save_pretrained(out)
-    for name in ("kashif.json", "tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(end / name, out / name)
-    return out
+from bench.recipes.ner_stage2_trials import average  # noqa: E402 - the weight average, for any two models of one shape
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     for alpha in [float(a) for a in own.alphas.split(",")]:
         model = work / f"alpha_{alpha:g}"
         if not (model / "label_bias.json").is_file():  # a finished mix is kept: its offset is folded in
-            interpolate(own.start, own.end, alpha, model)
+            average(own.start, own.end, alpha, model)
             kashif(["tune-bias", "--model", str(model), "--label", "other", "--dev", str(ans_dev), "--topic-dev", str(topic_dev),
                     *STANCE_COLUMNS], work / "logs" / f"{model.name}_bias.log", recipe.threads)
         ans = evaluate(model, "stance", ans_dev, work, recipe.threads, STANCE_COLUMNS, name="ans_dev")
